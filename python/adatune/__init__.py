@@ -1,0 +1,37 @@
+"""adatune: adaptive autotuning for Apache TVM.
+
+Layers (data flows left to right): ``space`` -> ``tuner`` -> ``measure`` -> ``records``.
+Public names are re-exported here; submodules are imported lazily so that
+``import adatune`` stays cheap and never drags TVM into processes that do not need it.
+"""
+import importlib
+import logging
+
+from ._version import __version__
+from . import libinfo
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# name -> submodule that defines it; resolved on first access (PEP 562).
+_LAZY = {
+    "measure": "adatune.measure",
+    "time_adaptive": "adatune.measure",
+    "should_stop": "adatune.measure",
+}
+
+
+def __getattr__(name):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'adatune' has no attribute {name!r}")
+    module = importlib.import_module(target)
+    value = module if target.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["__version__", "libinfo", *sorted(_LAZY)]
