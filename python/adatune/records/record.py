@@ -1,0 +1,399 @@
+"""One tuning record and its one-line AutoTVM encoding.
+
+Two AutoTVM line formats exist in the wild and both are read:
+
+* v0.1 (TVM <= 0.6, TopHub's oldest packages)::
+
+    {"i": [target, task_name, args, kwargs, workload,
+           {"i": index, "t": template_key, "c": code_hash, "e": entity}],
+     "r": [costs, error_no, all_cost, timestamp], "v": 0.1}
+
+* v0.2 (TVM >= 0.7, and what adatune writes)::
+
+    {"input": [target, task_name, args, []],
+     "config": {"index": i, "code_hash": h, "entity": [[name, kind, value], ...]},
+     "result": [costs, error_no, all_cost, timestamp],
+     "version": 0.2, "tvm_version": "..."}
+
+A :class:`Record` remembers which version it came from, and :func:`encode` writes it
+back in that version, so ``decode(encode(r)) == r`` for every record.  Values that are
+lists in JSON are held as tuples (and objects as :class:`FrozenDict`) so records are
+hashable.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Mapping, Optional, Tuple
+
+from . import _json
+from .workload import infer_layout, workload_key
+
+__all__ = ["Record", "RecordError", "FrozenDict", "encode", "decode", "decode_obj",
+           "FAILED_COST"]
+
+#: Cost AutoTVM writes for a failed measurement.
+FAILED_COST = 1e9
+
+
+class RecordError(ValueError):
+    """A line that is not a valid tuning record.
+
+    Attributes
+    ----------
+    reason : str
+        A short category (``bad_json``, ``not_object``, ``unknown_format``,
+        ``missing_field``, ``wrong_type``, ``bad_value``) used to count rejections.
+    """
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class FrozenDict(tuple):
+    """An immutable, hashable mapping stored as sorted ``(key, value)`` pairs."""
+
+    __slots__ = ()
+
+    def __new__(cls, mapping: Optional[Mapping] = None):
+        items = sorted((mapping or {}).items(), key=lambda kv: str(kv[0]))
+        return super().__new__(cls, ((k, _freeze(v)) for k, v in items))
+
+    def to_dict(self) -> dict:
+        return {k: _thaw(v) for k, v in self}
+
+    def get(self, key, default=None):
+        for k, v in self:
+            if k == key:
+                return v
+        return default
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self.to_dict()!r})"
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list) or type(value) is tuple:
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return FrozenDict(value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, FrozenDict):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Record:
+    """One measured configuration of one task on one target.
+
+    Parameters
+    ----------
+    target : str
+        The target as written in the log (a TVM 0.27 target prints as JSON).
+    task_name : str
+        Template or task name.
+    args : tuple
+        Workload arguments (tensors as ``("TENSOR", shape, dtype)``).
+    config_index : int
+        Index of the config in its space (-1 when unknown, e.g. MetaSchedule).
+    entity : tuple
+        ``((knob_name, kind, value), ...)`` with kind ``sp``/``ot``/``re``/``an``/...
+    costs : tuple of float
+        Run times in seconds; ``(1e9,)`` for failed measurements.
+    error_no : int
+        AutoTVM error code, 0 for success.
+    all_cost : float
+        Seconds spent building and running the candidate.
+    timestamp : float
+        Unix time of the measurement.
+    version : float
+        Line format the record came from (0.1 or 0.2); :func:`encode` keeps it.
+    code_hash : str or None
+    template_key : str
+        v0.1's template key (``"direct"``, ...); empty for v0.2.
+    tvm_version : str or None
+    extra : FrozenDict
+        Everything else worth keeping (v0.1 kwargs and workload, MetaSchedule trace
+        and workload hash).
+    """
+
+    target: str
+    task_name: str
+    args: Tuple[Any, ...]
+    config_index: int
+    entity: Tuple[Tuple[Any, ...], ...]
+    costs: Tuple[Any, ...]
+    error_no: int
+    all_cost: float
+    timestamp: float
+    version: float = 0.2
+    code_hash: Optional[str] = None
+    template_key: str = ""
+    tvm_version: Optional[str] = None
+    extra: FrozenDict = field(default_factory=FrozenDict)
+
+    @property
+    def ok(self) -> bool:
+        """True for a successful measurement with at least one finite cost."""
+        return self.error_no == 0 and math.isfinite(self.mean_cost)
+
+    @cached_property
+    def mean_cost(self) -> float:
+        """Mean run time in seconds; ``inf`` for failed or cost-less records."""
+        if self.error_no != 0 or not self.costs:
+            return math.inf
+        try:
+            value = sum(self.costs) / len(self.costs)
+        except TypeError:
+            return math.inf
+        return value if value == value else math.inf  # NaN counts as failed
+
+    @cached_property
+    def workload_key(self) -> str:
+        """Stable, printable key of (task name, arguments); see :func:`workload_key`."""
+        key = workload_key(self.task_name, self.args)
+        shash = self.extra.get("ms_workload_hash") if self.extra else None
+        return f"{key}#{shash}" if shash is not None else key
+
+    @cached_property
+    def layout(self) -> str:
+        """Data layout of this record, see :func:`adatune.records.infer_layout`."""
+        return infer_layout(self.task_name, self.args, self.entity)
+
+    def config_dict(self) -> dict:
+        """The config as AutoTVM v0.2 writes it."""
+        return {"index": self.config_index, "code_hash": self.code_hash,
+                "entity": _thaw(self.entity)}
+
+    @classmethod
+    def from_measure(cls, inp: Any, res: Any) -> "Record":
+        """Build a record from a ``MeasureInput`` and its ``MeasureResult``.
+
+        ``inp.target`` may be a ``tvm.target.Target`` (stored as ``str(target)``, which
+        TVM 0.27 prints as JSON) or a string.  Failed results are stored with cost
+        ``1e9`` like AutoTVM does, since their ``costs`` hold error messages.
+        """
+        target = inp.target if isinstance(inp.target, str) else str(inp.target)
+        task = inp.task
+        config = inp.config
+        if hasattr(config, "to_json_dict"):
+            cfg = config.to_json_dict()
+        elif isinstance(config, Mapping):
+            cfg = dict(config)
+        else:
+            raise ValueError(f"config {config!r} has no to_json_dict()")
+        error_no = int(res.error_no)
+        if error_no == 0:
+            costs = tuple(float(c) for c in res.costs)
+        else:
+            costs = (FAILED_COST,)
+        tvm = sys.modules.get("tvm")
+        return cls(
+            target=target,
+            task_name=str(task.name),
+            args=_freeze(_serialize_args(task.args)),
+            config_index=int(cfg.get("index", -1)),
+            entity=_freeze(cfg.get("entity") or []),
+            costs=costs,
+            error_no=error_no,
+            all_cost=float(res.all_cost),
+            timestamp=float(res.timestamp),
+            version=0.2,
+            code_hash=cfg.get("code_hash"),
+            tvm_version=getattr(tvm, "__version__", None),
+        )
+
+
+def _serialize_args(args: Iterable[Any]) -> list:
+    """Make task arguments JSON-serialisable the way AutoTVM does."""
+    out = []
+    for arg in args:
+        if hasattr(arg, "shape") and hasattr(arg, "dtype"):
+            out.append(["TENSOR", [int(s) for s in arg.shape], str(arg.dtype)])
+        elif isinstance(arg, (list, tuple)):
+            out.append(_serialize_args(arg))
+        elif arg is None or isinstance(arg, (bool, int, float, str)):
+            out.append(arg)
+        elif hasattr(arg, "value"):  # tvm IntImm / FloatImm
+            out.append(arg.value)
+        else:
+            out.append(str(arg))
+    return out
+
+
+# ----------------------------------------------------------------------------- encode
+
+def encode(record: Record) -> str:
+    """Encode a record as one AutoTVM JSON line (no trailing newline).
+
+    The line has the record's own version (0.1 or 0.2).  Extra data that AutoTVM's
+    format has no place for (MetaSchedule traces) goes under an ``"adatune"`` key,
+    which AutoTVM readers ignore.
+    """
+    result = [list(record.costs), record.error_no, record.all_cost, record.timestamp]
+    extra = record.extra.to_dict() if record.extra else {}
+    if record.version == 0.1:
+        kwargs = extra.pop("kwargs", {})
+        workload = extra.pop("workload", None)
+        line = {
+            "i": [record.target, record.task_name, _thaw(record.args), kwargs, workload,
+                  {"i": record.config_index, "t": record.template_key,
+                   "c": record.code_hash, "e": _thaw(record.entity)}],
+            "r": result,
+            "v": 0.1,
+        }
+    else:
+        line = {
+            "input": [record.target, record.task_name, _thaw(record.args), []],
+            "config": record.config_dict(),
+            "result": result,
+            "version": record.version,
+        }
+        if record.tvm_version is not None:
+            line["tvm_version"] = record.tvm_version
+        if record.template_key:
+            extra["template_key"] = record.template_key
+    if extra:
+        line["adatune"] = extra
+    return json.dumps(line)
+
+
+# ----------------------------------------------------------------------------- decode
+
+def decode(line: "str | bytes") -> Record:
+    """Decode one AutoTVM JSON line (v0.1 or v0.2).
+
+    Raises
+    ------
+    RecordError
+        With a ``reason`` category when the line is not valid JSON or not a record.
+    """
+    try:
+        obj = _json.loads(line)
+    except ValueError as err:
+        raise RecordError("bad_json", f"not valid JSON: {err}") from None
+    return decode_obj(obj)
+
+
+def _need(cond: bool, reason: str, message: str) -> None:
+    if not cond:
+        raise RecordError(reason, message)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_entity(entity: Any) -> None:
+    _need(isinstance(entity, list), "wrong_type", "config entity is not a list")
+    for knob in entity:
+        _need(isinstance(knob, list) and len(knob) == 3 and isinstance(knob[0], str)
+              and isinstance(knob[1], str), "wrong_type",
+              f"config entity item {knob!r} is not [name, kind, value]")
+
+
+def _check_result(result: Any) -> Tuple[tuple, int, float, float]:
+    _need(isinstance(result, list), "wrong_type", "result is not a list")
+    _need(len(result) == 4, "missing_field",
+          f"result has {len(result)} fields, expected [costs, error_no, all_cost, timestamp]")
+    costs, error_no, all_cost, timestamp = result
+    _need(_is_int(error_no) and error_no >= 0, "wrong_type",
+          f"error_no {error_no!r} is not a non-negative integer")
+    _need(isinstance(costs, list), "wrong_type", "costs is not a list")
+    if error_no == 0:
+        _need(len(costs) > 0, "bad_value", "successful record without costs")
+        _need(all(_is_num(c) for c in costs), "wrong_type", "costs are not numbers")
+        costs = tuple(float(c) for c in costs)
+    else:
+        # Failed records may carry error messages instead of times; keep them as text.
+        costs = tuple(float(c) if _is_num(c) else str(c) for c in costs) or (FAILED_COST,)
+    _need(_is_num(all_cost), "wrong_type", f"all_cost {all_cost!r} is not a number")
+    _need(_is_num(timestamp), "wrong_type", f"timestamp {timestamp!r} is not a number")
+    return costs, error_no, float(all_cost), float(timestamp)
+
+
+def decode_obj(obj: Any) -> Record:
+    """Decode an already-parsed JSON object (see :func:`decode`)."""
+    _need(isinstance(obj, dict), "not_object", "line is not a JSON object")
+    if "input" in obj or "config" in obj or "result" in obj:
+        return _decode_v02(obj)
+    if "i" in obj or "r" in obj:
+        return _decode_v01(obj)
+    raise RecordError("unknown_format", "neither an AutoTVM v0.1 ('i', 'r') nor v0.2 "
+                                        "('input', 'config', 'result') record")
+
+
+def _decode_v02(obj: dict) -> Record:
+    for key in ("input", "config", "result"):
+        _need(key in obj, "missing_field", f"missing field {key!r}")
+    inp, config = obj["input"], obj["config"]
+    _need(isinstance(inp, list), "wrong_type", "input is not a list")
+    _need(len(inp) >= 3, "missing_field", "input needs [target, task_name, args, ...]")
+    target, task_name, args = inp[0], inp[1], inp[2]
+    _need(isinstance(target, str), "wrong_type", "target is not a string")
+    _need(isinstance(task_name, str), "wrong_type", "task name is not a string")
+    _need(isinstance(args, list), "wrong_type", "task args are not a list")
+    _need(isinstance(config, dict), "wrong_type", "config is not an object")
+    _need("index" in config and "entity" in config, "missing_field",
+          "config needs 'index' and 'entity'")
+    index, entity, code_hash = config["index"], config["entity"], config.get("code_hash")
+    _need(_is_int(index), "wrong_type", f"config index {index!r} is not an integer")
+    _check_entity(entity)
+    _need(code_hash is None or isinstance(code_hash, str), "wrong_type",
+          "code_hash is not a string")
+    costs, error_no, all_cost, timestamp = _check_result(obj["result"])
+    version = obj.get("version", 0.2)
+    _need(_is_num(version), "wrong_type", f"version {version!r} is not a number")
+    tvm_version = obj.get("tvm_version")
+    _need(tvm_version is None or isinstance(tvm_version, str), "wrong_type",
+          "tvm_version is not a string")
+    extra = obj.get("adatune") or {}
+    _need(isinstance(extra, dict), "wrong_type", "'adatune' field is not an object")
+    template_key = extra.pop("template_key", "") if extra else ""
+    return Record(target, task_name, _freeze(args), index, _freeze(entity), costs,
+                  error_no, all_cost, timestamp, float(version), code_hash,
+                  str(template_key), tvm_version, FrozenDict(extra))
+
+
+def _decode_v01(obj: dict) -> Record:
+    _need("i" in obj and "r" in obj, "missing_field", "v0.1 record needs 'i' and 'r'")
+    inp = obj["i"]
+    _need(isinstance(inp, list), "wrong_type", "'i' is not a list")
+    _need(len(inp) == 6, "missing_field",
+          "'i' needs [target, task_name, args, kwargs, workload, config]")
+    target, task_name, args, kwargs, workload, config = inp
+    _need(isinstance(target, str), "wrong_type", "target is not a string")
+    _need(isinstance(task_name, str), "wrong_type", "task name is not a string")
+    _need(isinstance(args, list), "wrong_type", "task args are not a list")
+    _need(isinstance(kwargs, dict), "wrong_type", "kwargs is not an object")
+    _need(isinstance(config, dict), "wrong_type", "config is not an object")
+    _need("i" in config and "e" in config, "missing_field", "config needs 'i' and 'e'")
+    index, entity = config["i"], config["e"]
+    _need(_is_int(index), "wrong_type", f"config index {index!r} is not an integer")
+    _check_entity(entity)
+    template_key = config.get("t", "")
+    code_hash = config.get("c")
+    _need(isinstance(template_key, str), "wrong_type", "template key is not a string")
+    _need(code_hash is None or isinstance(code_hash, str), "wrong_type",
+          "code_hash is not a string")
+    costs, error_no, all_cost, timestamp = _check_result(obj["r"])
+    extra = dict(obj.get("adatune") or {}) if isinstance(obj.get("adatune"), dict) else {}
+    extra["kwargs"] = kwargs
+    extra["workload"] = workload
+    return Record(target, task_name, _freeze(args), index, _freeze(entity), costs,
+                  error_no, all_cost, timestamp, 0.1, code_hash, template_key, None,
+                  FrozenDict(extra))

@@ -1,0 +1,128 @@
+"""Workload keys and data layouts of tuning records.
+
+A workload is a task name plus its arguments.  Its key is a printable string, e.g.
+``tvm_matmul_tune_op(16,256,256)``, stable across runs and Python versions (compact
+JSON of the arguments, no hashing), so it can be stored, compared and grepped.
+
+The layout is what a graph-level tuner needs to pick between records of the same
+operator: the data layout named in the arguments (``NCHW``, ``NHWC``, packed
+``NCHW16c``/``NCHW1n16c``), the one a packed template's config implies (x86
+``conv2d_NCHWc`` packs the channels by its ``tile_ic`` split), the layout a task name
+spells (``..._nchw_...``), a kernel layout (``OIHW``, ``HWIO``) when only that is
+given, else ``"unknown"``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable, Optional, Sequence
+
+__all__ = ["workload_key", "infer_layout", "layout_family", "UNKNOWN_LAYOUT"]
+
+UNKNOWN_LAYOUT = "unknown"
+
+# Data layouts: batch and channel axes plus spatial ones, optionally packed sub-axes
+# ("16c", "1n").  Kernel layouts use O/I instead of N/C.
+_DATA_LAYOUT = re.compile(r"^(?=[NCDHW]*N)(?=[NCDHW]*C)[NCDHW]{3,5}(?:\d+[ncdhw])*$")
+_KERNEL_LAYOUT = re.compile(r"^(?=[OIDHW]*O)(?=[OIDHW]*I)[OIDHW]{3,5}(?:\d+[oidhw])*$")
+_NAME_LAYOUT = re.compile(r"(?:^|[_.])(nchw\d*c|ncdhw\d*c|nchw|nhwc|ncdhw|ndhwc)(?:[_.]|$)",
+                          re.IGNORECASE)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        # FrozenDict is a tuple of pairs that came from a JSON object
+        if type(value).__name__ == "FrozenDict":
+            return {str(k): _to_plain(v) for k, v in value}
+        return [_to_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def workload_key(task_name: str, args: Sequence[Any]) -> str:
+    """Printable key of a workload: ``name(arg,arg,...)`` with arguments as compact JSON.
+
+    Parameters
+    ----------
+    task_name : str
+    args : sequence
+        The task arguments as logged (lists or tuples, nested).
+
+    Returns
+    -------
+    str
+        Equal for equal (name, args), whatever their container types.
+    """
+    if not isinstance(task_name, str):
+        raise ValueError(f"task_name must be a string, got {task_name!r}")
+    body = json.dumps(_to_plain(list(args)), separators=(",", ":"), sort_keys=True,
+                      default=str)
+    return f"{task_name}({body[1:-1]})"
+
+
+def _strings(args: Iterable[Any]):
+    for arg in args:
+        if isinstance(arg, str):
+            yield arg
+        elif isinstance(arg, (list, tuple)):
+            # ["TENSOR", shape, dtype] carries no layout; skip its dtype string
+            if arg and arg[0] == "TENSOR":
+                continue
+            yield from _strings(arg)
+
+
+def _split_size(entity: Iterable[Any], name: str) -> Optional[int]:
+    for knob in entity or ():
+        if len(knob) == 3 and knob[0] == name and knob[1] == "sp":
+            sizes = knob[2]
+            if isinstance(sizes, (list, tuple)) and sizes and isinstance(sizes[-1], int):
+                return sizes[-1]
+    return None
+
+
+def infer_layout(task_name: str, args: Sequence[Any], entity: Iterable[Any] = ()) -> str:
+    """Infer the data layout of a record.
+
+    Parameters
+    ----------
+    task_name : str
+    args : sequence
+        Task arguments; layout strings among them are used first.
+    entity : iterable of (name, kind, value), optional
+        The config; packed templates (``*_NCHWc``) derive the packing from
+        their ``tile_ic`` split.
+
+    Returns
+    -------
+    str
+        e.g. ``"NCHW"``, ``"NHWC"``, ``"NCHW16c"``, ``"OIHW"`` or ``"unknown"``.
+    """
+    data_layout = kernel_layout = None
+    for text in _strings(args):
+        if data_layout is None and _DATA_LAYOUT.match(text):
+            data_layout = text
+        elif kernel_layout is None and _KERNEL_LAYOUT.match(text):
+            kernel_layout = text
+    if "nchwc" in task_name.lower():
+        ic_bn = _split_size(entity, "tile_ic")
+        if ic_bn is not None:
+            return f"NCHW{ic_bn}c"
+    if data_layout is not None:
+        return data_layout
+    match = _NAME_LAYOUT.search(task_name)
+    if match:
+        name = match.group(1).upper()
+        if name not in ("NHWC", "NDHWC") and name.endswith("C"):
+            return name[:-1] + "c"  # packed: NCHWc
+        return name
+    if kernel_layout is not None:
+        return kernel_layout
+    return UNKNOWN_LAYOUT
+
+
+def layout_family(layout: str) -> str:
+    """Collapse packed sizes: ``NCHW16c`` -> ``NCHWc``, ``NCHW1n16c`` -> ``NCHWnc``."""
+    return re.sub(r"\d+", "", layout)
