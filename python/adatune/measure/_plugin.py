@@ -1,0 +1,57 @@
+"""Load the C++ plugin once per process, or explain once why it cannot be used."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Optional
+
+from .. import libinfo
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_state = {"loaded": False, "module": None, "reason": None}
+
+
+def load() -> Optional[object]:
+    """Load ``libadatune_runtime.so`` into this process.
+
+    Returns the loaded runtime module, or ``None`` when the plugin is missing or fails
+    to load; the reason is logged as a single warning and kept in :func:`unavailable_reason`.
+    """
+    with _lock:
+        if _state["loaded"]:
+            return _state["module"]
+        _state["loaded"] = True
+        path = libinfo.find_lib_path(optional=True)
+        if path is None:
+            _state["reason"] = (
+                f"{libinfo.LIB_NAME} not found (searched {', '.join(libinfo.candidate_paths())})"
+            )
+        else:
+            try:
+                import tvm
+
+                _state["module"] = tvm.runtime.load_module(path)
+            except Exception as err:  # a broken .so must not take the evaluator down
+                _state["reason"] = f"{path} failed to load: {err}"
+        if _state["module"] is None:
+            logger.warning(
+                "adatune: C++ evaluator unavailable, using the pure-Python evaluator "
+                "(same policy, more timer overhead): %s", _state["reason"]
+            )
+        return _state["module"]
+
+
+def unavailable_reason() -> Optional[str]:
+    """Why the plugin could not be loaded, or ``None`` if it loaded (or was not tried)."""
+    return _state["reason"]
+
+
+def get_function(name: str):
+    """A global function registered by the plugin, or ``None``."""
+    if load() is None:
+        return None
+    import tvm_ffi
+
+    return tvm_ffi.get_global_func(name, allow_missing=True)

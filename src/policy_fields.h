@@ -1,0 +1,89 @@
+/*!
+ * \file policy_fields.h
+ * \brief Filling PolicyParams from a "name=value" string or positional FFI arguments.
+ *
+ * ADATUNE_POLICY_FIELD_LIST must list PolicyParams' fields in declaration order, which
+ * is also the positional order of adatune.should_stop / adatune.estimate and the field
+ * order of the Python StopPolicy dataclass (tests/test_policy.py checks they agree).
+ */
+#ifndef ADATUNE_POLICY_FIELDS_H_
+#define ADATUNE_POLICY_FIELDS_H_
+
+#include <tvm/ffi/function.h>
+
+#include <cstdint>
+#include <string>
+
+#include "policy.h"
+
+#define ADATUNE_POLICY_FIELD_LIST(X) \
+  X(int64_t, min_batches)            \
+  X(int64_t, max_batches)            \
+  X(double, min_converge_coef)
+
+namespace adatune {
+
+inline bool ParseValue(const std::string& text, int64_t* out) {
+  try {
+    size_t used = 0;
+    *out = std::stoll(text, &used);
+    return used == text.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+inline bool ParseValue(const std::string& text, double* out) {
+  if (text == "nan" || text == "inf" || text == "-inf") return false;
+  try {
+    size_t used = 0;
+    *out = std::stod(text, &used);
+    return used == text.size();
+  } catch (...) {
+    return false;
+  }
+}
+
+inline bool ParseValue(const std::string& text, bool* out) {
+  if (text == "True" || text == "true" || text == "1") {
+    *out = true;
+  } else if (text == "False" || text == "false" || text == "0") {
+    *out = false;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/*! \return "" on success, else an error naming the field. */
+inline std::string SetPolicyField(PolicyParams* p, const std::string& key,
+                                  const std::string& value) {
+#define ADATUNE_SET_FIELD(type, name)                                        \
+  if (key == #name) {                                                        \
+    return ParseValue(value, &p->name) ? std::string()                       \
+                                       : "bad value '" + value + "' for " #name; \
+  }
+  ADATUNE_POLICY_FIELD_LIST(ADATUNE_SET_FIELD)
+#undef ADATUNE_SET_FIELD
+  return "unknown policy parameter '" + key + "'";
+}
+
+/*! \brief Positional fields; trailing ones may be omitted and keep their defaults. */
+inline std::string SetPolicyFromArgs(PolicyParams* p, tvm::ffi::PackedArgs args) {
+  int i = 0;
+#define ADATUNE_SET_POSITIONAL(type, name)                                   \
+  if (i < args.size()) {                                                     \
+    auto v = args[i].try_cast<type>();                                       \
+    if (!v.has_value()) return "argument " #name " must be " #type;          \
+    p->name = *v;                                                            \
+  }                                                                          \
+  ++i;
+  ADATUNE_POLICY_FIELD_LIST(ADATUNE_SET_POSITIONAL)
+#undef ADATUNE_SET_POSITIONAL
+  if (i < args.size()) return "too many policy arguments";
+  return std::string();
+}
+
+}  // namespace adatune
+
+#endif  // ADATUNE_POLICY_FIELDS_H_

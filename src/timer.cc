@@ -1,0 +1,169 @@
+/*!
+ * \file timer.cc
+ * \brief The adaptive timing loop.
+ */
+#include "timer.h"
+
+#include <tvm/ffi/any.h>
+#include <tvm/ffi/device.h>
+#include <tvm/ffi/extra/c_env_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+#include <thread>
+
+namespace adatune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Kernel launches on accelerators are asynchronous: without a sync the timer would
+// measure the launch, not the kernel.
+class DeviceSync {
+ public:
+  explicit DeviceSync(const TimerConfig& config) : config_(config) {
+    if (config.device_type != kDLCPU) {
+      auto f = tvm::ffi::Function::GetGlobal("runtime.Device_StreamSync");
+      if (!f.has_value()) {
+        TVM_FFI_THROW(RuntimeError)
+            << "adatune.time_adaptive: device_type " << config.device_type
+            << " needs runtime.Device_StreamSync, which this process does not provide";
+      }
+      sync_ = *f;
+    }
+  }
+  void operator()() const {
+    if (sync_ == nullptr) return;
+    DLDevice dev{static_cast<DLDeviceType>(config_.device_type), config_.device_id};
+    void* stream = TVMFFIEnvGetStream(config_.device_type, config_.device_id);
+    sync_(dev, reinterpret_cast<int64_t>(stream));
+  }
+
+ private:
+  const TimerConfig& config_;
+  tvm::ffi::Function sync_{nullptr};
+};
+
+class CacheFlusher {
+ public:
+  explicit CacheFlusher(bool enabled) {
+    if (!enabled) return;
+    auto f = tvm::ffi::Function::GetGlobal("cache_flush_cpu_non_first_arg");
+    if (!f.has_value()) {
+      TVM_FFI_THROW(RuntimeError) << "adatune.time_adaptive: flush_cache needs "
+                                  << "cache_flush_cpu_non_first_arg from the TVM runtime";
+    }
+    flush_ = *f;
+  }
+  bool enabled() const { return flush_ != nullptr; }
+  void operator()(tvm::ffi::PackedArgs args) const {
+    tvm::ffi::Any rv;
+    flush_.CallPacked(args, &rv);
+  }
+
+ private:
+  tvm::ffi::Function flush_{nullptr};
+};
+
+}  // namespace
+
+TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args,
+                         const TimerConfig& config,
+                         const std::function<bool(const std::vector<double>&)>& should_stop) {
+  TimerResult result;
+  DeviceSync sync(config);
+  CacheFlusher flush(config.flush_cache);
+  tvm::ffi::Any rv;
+  const auto start = Clock::now();
+
+  // One untimed warm-up call: first-touch page faults, lazy module init, clock ramp-up.
+  func.CallPacked(args, &rv);
+  sync();
+  const auto after_warmup = Clock::now();
+  result.warmup_s = Seconds(start, after_warmup);
+
+  auto timed_call = [&]() -> double {
+    if (flush.enabled()) flush(args);
+    const auto t0 = Clock::now();
+    func.CallPacked(args, &rv);
+    sync();
+    return Seconds(t0, Clock::now());
+  };
+
+  int64_t number = config.number;
+  if (number <= 0) {
+    // Calibrate on a second, already warm call; the warm-up itself is often far slower.
+    const double one = std::max(timed_call(), 1e-9);
+    const double wanted = config.min_batch_ms * 1e-3;
+    number = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wanted / one)));
+  }
+  result.number = number;
+
+  const double budget_s = config.max_wall_ms > 0 ? config.max_wall_ms * 1e-3
+                                                 : std::numeric_limits<double>::infinity();
+  while (static_cast<int64_t>(result.batch_means.size()) < config.max_batches) {
+    if (!result.batch_means.empty() && config.cooldown_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(config.cooldown_ms));
+    }
+    double total = 0.0;
+    if (flush.enabled()) {
+      for (int64_t i = 0; i < number; ++i) total += timed_call();
+    } else {
+      // Time the whole batch at once so the timer's own overhead is amortised.
+      const auto t0 = Clock::now();
+      for (int64_t i = 0; i < number; ++i) func.CallPacked(args, &rv);
+      sync();
+      total = Seconds(t0, Clock::now());
+    }
+    result.calls += number;
+    result.batch_means.push_back(total / static_cast<double>(number));
+    if (should_stop(result.batch_means)) {
+      result.converged = static_cast<int64_t>(result.batch_means.size()) < config.max_batches;
+      break;
+    }
+    if (Seconds(start, Clock::now()) >= budget_s) {
+      result.budget_exhausted = true;
+      break;
+    }
+  }
+  result.wall_s = Seconds(start, Clock::now());
+  return result;
+}
+
+std::string ResultToJSON(const TimerResult& result, double estimate, double cv) {
+  std::ostringstream os;
+  os << std::setprecision(17);
+  auto num = [&os](double v) {
+    if (std::isfinite(v)) {
+      os << v;
+    } else {
+      os << "null";
+    }
+  };
+  os << "{\"batch_means\":[";
+  for (size_t i = 0; i < result.batch_means.size(); ++i) {
+    if (i) os << ",";
+    num(result.batch_means[i]);
+  }
+  os << "],\"number\":" << result.number << ",\"calls\":" << result.calls << ",\"warmup_s\":";
+  num(result.warmup_s);
+  os << ",\"wall_s\":";
+  num(result.wall_s);
+  os << ",\"converged\":" << (result.converged ? "true" : "false")
+     << ",\"budget_exhausted\":" << (result.budget_exhausted ? "true" : "false") << ",\"mean\":";
+  num(estimate);
+  os << ",\"cv\":";
+  num(cv);
+  os << "}";
+  return os.str();
+}
+
+}  // namespace adatune
