@@ -78,6 +78,7 @@ setup(
         "psycopg[binary]>=3.1",
         "matplotlib>=3.7",
         "psutil>=5.9",
+        "tornado>=6.0",  # TVM's RPC tracker needs it
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2.1"],
