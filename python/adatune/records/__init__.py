@@ -1,11 +1,33 @@
 """Tuning records: read, encode, group, keep best-N, store and query tuning logs.
 
-Imports no TVM.  Reads AutoTVM v0.1/v0.2 JSON lines and MetaSchedule JSON databases.
+Imports no TVM.  Reads AutoTVM v0.1/v0.2 JSON lines and MetaSchedule JSON databases
+(:func:`iter_records`), encodes records as AutoTVM lines (:func:`encode`,
+:func:`decode`), groups them by workload and layout (:class:`TuneRecords`,
+:func:`create_records_by_workloads`), finds the best per workload (:func:`load_best`)
+and keeps them in a SQLite or PostgreSQL store (:func:`open_store`).
 """
+from .best import load_best
+from .reader import LOG_SUFFIXES, iter_records, log_files, read_records
 from .record import FAILED_COST, FrozenDict, Record, RecordError, decode, decode_obj, encode
+from .summary import ReadError, ReadSummary
+from .target import target_dirname, target_kind, target_matches, target_str
+from .tune_records import TuneRecords, config_key, create_records_by_workloads
 from .workload import UNKNOWN_LAYOUT, infer_layout, layout_family, workload_key
+
+
+def __getattr__(name):
+    # The store pulls in SQLAlchemy; load it only when asked for.
+    if name in ("RecordsStore", "SQLRecordsStore", "open_store", "normalize_url"):
+        from . import store
+        return getattr(store, name)
+    raise AttributeError(f"module 'adatune.records' has no attribute {name!r}")
+
 
 __all__ = [
     "FAILED_COST", "FrozenDict", "Record", "RecordError", "decode", "decode_obj", "encode",
     "UNKNOWN_LAYOUT", "infer_layout", "layout_family", "workload_key",
+    "LOG_SUFFIXES", "iter_records", "log_files", "read_records", "ReadError", "ReadSummary",
+    "TuneRecords", "config_key", "create_records_by_workloads", "load_best",
+    "target_dirname", "target_kind", "target_matches", "target_str",
+    "RecordsStore", "SQLRecordsStore", "open_store", "normalize_url",
 ]

@@ -1,0 +1,132 @@
+"""Streaming readers of tuning logs: AutoTVM line files, directories, MetaSchedule databases.
+
+Every reader is a generator: a multi-GB log is never held in memory.  Malformed lines
+are counted in a :class:`ReadSummary` (file, line number, reason) and skipped.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Tuple, Union
+
+from .metaschedule import is_metaschedule_db, iter_metaschedule_db
+from .record import Record, RecordError, decode
+from .summary import ReadSummary
+
+__all__ = ["iter_records", "read_records", "log_files", "LOG_SUFFIXES"]
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+
+#: File suffixes picked up when a directory is read (a file named explicitly is read
+#: whatever its name).
+LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".records", ".gz")
+
+# Report bytes to the progress callback in chunks, not per line (callback overhead).
+_BYTES_CHUNK = 1 << 20
+
+
+def log_files(path: PathLike) -> List[Tuple[str, Path]]:
+    """What reading ``path`` will read: ``[(kind, path)]`` with kind ``autotvm`` or ``ms``.
+
+    A MetaSchedule database is named by its directory or its
+    ``database_tuning_record.json``; its ``database_workload.json`` is read with it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such log file or directory: {path}")
+    if path.is_file():
+        if is_metaschedule_db(path):
+            return [("ms", path)]
+        return [("autotvm", path)]
+    found: List[Tuple[str, Path]] = []
+    for root, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        root_path = Path(root)
+        if is_metaschedule_db(root_path):
+            found.append(("ms", root_path))
+            continue
+        for name in sorted(files):
+            if name.startswith(".") or not name.endswith(LOG_SUFFIXES):
+                continue
+            found.append(("autotvm", root_path / name))
+    return found
+
+
+def _open_binary(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _iter_autotvm_file(path: Path, summary: ReadSummary,
+                       on_bytes: Optional[Callable[[int], None]]) -> Iterator[Record]:
+    pending = 0
+    rejected_before = summary.rejected
+    with _open_binary(path) as f:
+        for lineno, raw in enumerate(f, 1):
+            n = len(raw)
+            summary.bytes_read += n
+            if on_bytes is not None:
+                pending += n
+                if pending >= _BYTES_CHUNK:
+                    on_bytes(pending)
+                    pending = 0
+            line = raw.strip()
+            if not line:
+                summary.blank += 1
+                continue
+            if line[:1] == b"#":
+                summary.comments += 1
+                continue
+            try:
+                record = decode(line)
+            except RecordError as err:
+                summary.reject(str(path), lineno, err.reason, str(err))
+                continue
+            summary.kept += 1
+            yield record
+    if on_bytes is not None and pending:
+        on_bytes(pending)
+    n_bad = summary.rejected - rejected_before
+    if n_bad:
+        logger.warning("%s: %d malformed line(s) skipped", path, n_bad)
+
+
+def iter_records(path: PathLike, summary: Optional[ReadSummary] = None,
+                 on_bytes: Optional[Callable[[int], None]] = None) -> Iterator[Record]:
+    """Stream the records of a log file, a directory of logs or a MetaSchedule database.
+
+    Parameters
+    ----------
+    path : str or path
+        An AutoTVM log (v0.1 or v0.2 lines, optionally ``.gz``), a directory (read
+        recursively: files ending in one of :data:`LOG_SUFFIXES` and MetaSchedule
+        databases), or a MetaSchedule database directory / tuning-record file.
+    summary : ReadSummary, optional
+        Filled in as the read goes; pass one to see the counts afterwards.
+    on_bytes : callable, optional
+        Called with the number of bytes read since the last call (progress bars).
+
+    Yields
+    ------
+    Record
+    """
+    if summary is None:
+        summary = ReadSummary()
+    for kind, file in log_files(path):
+        summary.files += 1
+        if kind == "ms":
+            yield from iter_metaschedule_db(file, summary, on_bytes)
+        else:
+            yield from _iter_autotvm_file(file, summary, on_bytes)
+
+
+def read_records(path: PathLike) -> Tuple[List[Record], ReadSummary]:
+    """Read a whole log into a list; see :func:`iter_records`."""
+    summary = ReadSummary()
+    records = list(iter_records(path, summary))
+    return records, summary
