@@ -8,6 +8,7 @@
  *                budget_exhausted, mean, cv)
  *  adatune.should_stop(batch_means, <PolicyParams fields in declaration order>) -> bool
  *  adatune.estimate(batch_means, <PolicyParams fields>) -> float
+ *  adatune.process_info() -> "pid:ppid"
  *  adatune.version() -> str
  *
  *  `policy` is "name=value;name=value": a flat string crosses RPC unchanged, where an
@@ -18,6 +19,8 @@
 #include <tvm/ffi/function.h>
 #include <tvm/ffi/reflection/registry.h>
 #include <tvm/ffi/string.h>
+
+#include <unistd.h>
 
 #include <sstream>
 #include <string>
@@ -121,6 +124,12 @@ TVM_FFI_STATIC_INIT_BLOCK() {
                     PolicyParams p = PolicyFromArgs(args, "adatune.estimate");
                     *rv = Estimate(ToVector(args[0].cast<ffi::Array<double>>()), p);
                   })
+      // The RPC server forks one process per session: its parent is the server itself,
+      // which tells a client which server of a tracker's pool served it.
+      .def("adatune.process_info",
+           []() {
+             return ffi::String(std::to_string(getpid()) + ":" + std::to_string(getppid()));
+           })
       .def("adatune.version", []() { return ffi::String("0.1.0"); });
 }
 

@@ -17,6 +17,7 @@ _LAZY = {
     "measure": "adatune.measure",
     "time_adaptive": "adatune.measure",
     "should_stop": "adatune.measure",
+    "measure_option": "adatune.measure",
 }
 
 

@@ -1,0 +1,40 @@
+"""The measure layer: what to measure, how to build it, and how to time it.
+
+Heavy submodules (TVM, worker pools) load on first use, so importing the package
+to reach ``should_stop`` or the result types costs nothing.
+"""
+import importlib
+
+from .measure import MeasureBatch, MeasureErrorNo, MeasureInput, MeasureResult
+
+_LAZY = {
+    "StopPolicy": "policy",
+    "batch_cv": "policy",
+    "estimate": "policy",
+    "should_stop": "policy",
+    "validate_policy": "policy",
+    "time_adaptive": "evaluator",
+    "AdaptiveResult": "evaluator",
+    "LocalBuilder": "builder",
+    "BuildResult": "builder",
+    "LocalRunner": "runner",
+    "RPCRunner": "runner",
+    "measure_option": "option",
+    "MeasureOption": "option",
+    "local_cluster": "rpc",
+    "WorkerPool": "worker_pool",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adatune.measure' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "MeasureBatch", "MeasureErrorNo", "MeasureInput", "MeasureResult", *sorted(_LAZY),
+]

@@ -1,0 +1,295 @@
+"""Adaptive timing of a compiled kernel: stop repeating once the measurement is reliable.
+
+The loop (warm-up, batch-size calibration, micro-batches, stopping rule) runs in C++
+inside ``libadatune_runtime.so`` when it is available, next to the device, locally or
+inside an RPC server that loaded the plugin.  A pure-Python loop with the same policy
+is the fallback.  The stopping rule itself is :mod:`adatune.measure.policy`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Tuple
+
+from . import _plugin
+from .policy import StopPolicy, batch_cv, validate_policy
+
+logger = logging.getLogger(__name__)
+
+RPC_SESS_MASK = 128  # TVM marks remote devices by adding this to device_type
+_IMPLS = ("auto", "cpp", "python")
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    """What an adaptive measurement found.
+
+    Attributes
+    ----------
+    mean : float
+        The policy's estimate of one call's run time, in seconds (``nan`` on error).
+    costs : tuple of float
+        Per-batch mean run time of one call, in seconds, in the order measured.
+    batches, calls, number : int
+        Batches run, timed calls (warm-up and calibration excluded), calls per batch.
+    cv : float
+        Coefficient of variation of the batch means (min and max trimmed from 5 batches).
+    converged : bool
+        True when the stopping rule was met before ``max_batches``.
+    wall_time, warmup_time : float
+        Seconds for the whole measurement, and for the warm-up call.
+    impl : str
+        ``"cpp"``, ``"cpp-rpc"`` (the plugin inside an RPC server) or ``"python"``.
+    error : str or None
+        The kernel's error message when it failed; the other fields are then empty.
+    budget_exhausted : bool
+        True when ``max_wall_ms`` ran out before the rule was met.
+    """
+
+    mean: float
+    costs: Tuple[float, ...]
+    batches: int
+    calls: int
+    number: int
+    cv: float
+    converged: bool
+    wall_time: float
+    warmup_time: float
+    impl: str
+    error: Optional[str] = None
+    budget_exhausted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+
+
+def _resolve_module(mod: Any) -> Any:
+    # tvm.compile returns an Executable; the runnable module is its jit().
+    return mod.jit() if hasattr(mod, "jit") and not hasattr(mod, "get_function") else mod
+
+
+def _is_remote(dev: Any) -> bool:
+    return int(dev.device_type) >= RPC_SESS_MASK
+
+
+def _check_args(dev: Any, args: Sequence[Any]) -> None:
+    for i, arg in enumerate(args):
+        arg_dev = getattr(arg, "device", None)
+        if arg_dev is None:
+            continue
+        if (int(arg_dev.device_type), int(arg_dev.device_id)) != (
+            int(dev.device_type), int(dev.device_id)
+        ):
+            raise ValueError(
+                f"argument {i} lives on {arg_dev}, but the kernel is timed on {dev}; "
+                "allocate it with tvm.runtime.tensor(..., device=dev)"
+            )
+
+
+def _policy_string(policy: StopPolicy) -> str:
+    # A flat "key=value;..." string crosses RPC unchanged (containers do not).
+    return ";".join(f"{f.name}={getattr(policy, f.name)!r}" for f in dataclasses.fields(policy))
+
+
+def time_adaptive(
+    mod: Any,
+    dev: Any,
+    *args: Any,
+    func_name: Optional[str] = None,
+    number: Optional[int] = None,
+    min_batches: int = 3,
+    max_batches: int = 20,
+    min_converge_coef: float = 0.1,
+    min_batch_ms: float = 1.0,
+    cooldown_ms: float = 0.0,
+    flush_cache: bool = False,
+    max_wall_ms: float = 0.0,
+    impl: str = "auto",
+    session: Any = None,
+    **policy_options: Any,
+) -> AdaptiveResult:
+    """Time ``mod[func_name](*args)`` on ``dev`` until the measurement is reliable.
+
+    Parameters
+    ----------
+    mod : tvm.runtime.Module or tvm.runtime.Executable
+        The compiled kernel; a remote module (``session.load_module``) for RPC.
+    dev : tvm.runtime.Device
+        Where to run it; a remote device for RPC.
+    *args : tvm.runtime.Tensor
+        The kernel's arguments, allocated on ``dev``.
+    func_name : str, optional
+        The function to time; ``"main"`` (``tvm.compile``'s default) when omitted.
+    number : int, optional
+        Calls per micro-batch; chosen automatically so a batch lasts ``min_batch_ms``.
+    min_batches, max_batches, min_converge_coef :
+        The stopping rule's bounds and threshold, see :func:`adatune.measure.should_stop`.
+    min_batch_ms : float
+        Lower bound on a batch's duration when ``number`` is automatic (fast kernels
+        are otherwise all timer noise).
+    cooldown_ms : float
+        Sleep between batches, to keep thermal throttling out of the numbers.
+    flush_cache : bool
+        Flush the CPU caches of every argument but the first before each call
+        (each call is then timed alone).
+    max_wall_ms : float
+        Stop starting new batches after this many milliseconds (0: no limit).
+    impl : {"auto", "cpp", "python"}
+        ``"auto"`` uses the C++ plugin when it loads, else Python with one warning.
+    session : tvm.rpc.RPCSession, optional
+        Required when ``dev`` is remote; the server must have loaded the plugin
+        (``adatune rpc-server`` does).
+    **policy_options :
+        Further :class:`adatune.measure.StopPolicy` fields.
+
+    Returns
+    -------
+    AdaptiveResult
+        With ``error`` set (and the process intact) when the kernel raised.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive or NaN parameter, an unknown ``impl``, a function the
+        module lacks, or arguments on another device.
+    """
+    if impl not in _IMPLS:
+        raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}")
+    if number is not None:
+        if isinstance(number, bool) or not isinstance(number, int) or number <= 0:
+            raise ValueError(f"number must be a positive integer or None, got {number!r}")
+    _check_positive("min_batch_ms", min_batch_ms)
+    _check_positive("cooldown_ms", cooldown_ms, allow_zero=True)
+    _check_positive("max_wall_ms", max_wall_ms, allow_zero=True)
+    try:
+        policy = StopPolicy(
+            min_batches=min_batches, max_batches=max_batches,
+            min_converge_coef=min_converge_coef, **policy_options,
+        )
+    except TypeError as err:
+        raise ValueError(f"unknown policy option: {err}") from None
+    validate_policy(**dataclasses.asdict(policy))
+    func_name = func_name or "main"
+    mod = _resolve_module(mod)
+    timer_args = dict(number=number or 0, min_batch_ms=float(min_batch_ms),
+                      cooldown_ms=float(cooldown_ms), flush_cache=bool(flush_cache),
+                      max_wall_ms=float(max_wall_ms))
+
+    if _is_remote(dev):
+        if impl == "python":
+            raise ValueError("impl='python' cannot time a remote device; use 'auto' or 'cpp'")
+        if session is None:
+            raise ValueError("dev is a remote device: pass session=<the tvm.rpc session>")
+        remote_fn = session.get_function("adatune.time_adaptive")
+        return _run_cpp(remote_fn, mod, dev, func_name, args, policy, timer_args, "cpp-rpc")
+
+    if not mod.implements_function(func_name, query_imports=True):
+        raise ValueError(f"the module has no function {func_name!r}")
+    _check_args(dev, args)
+    cpp = None if impl == "python" else _plugin.get_function("adatune.time_adaptive")
+    if cpp is None and impl == "cpp":
+        raise RuntimeError(f"impl='cpp' but the plugin is unavailable: {_plugin.unavailable_reason()}")
+    if cpp is not None:
+        return _run_cpp(cpp, mod, dev, func_name, args, policy, timer_args, "cpp")
+    return _run_python(mod.get_function(func_name, query_imports=True), dev, args, policy,
+                       timer_args)
+
+
+def _converged(policy: StopPolicy, means: Sequence[float]) -> bool:
+    """Whether the rule itself was met, as opposed to the ``max_batches`` cap forcing a stop."""
+    uncapped = dataclasses.replace(policy, max_batches=max(policy.max_batches, len(means) + 1))
+    return bool(means) and uncapped.should_stop(means)
+
+
+def _error_result(message: str, impl: str, wall: float) -> AdaptiveResult:
+    return AdaptiveResult(mean=float("nan"), costs=(), batches=0, calls=0, number=0,
+                          cv=float("nan"), converged=False, wall_time=wall, warmup_time=0.0,
+                          impl=impl, error=message)
+
+
+def _run_cpp(fn, mod, dev, func_name, args, policy, timer_args, impl) -> AdaptiveResult:
+    start = time.perf_counter()
+    try:
+        raw = fn(mod, func_name, int(dev.device_type) % RPC_SESS_MASK, int(dev.device_id),
+                 timer_args["number"], timer_args["min_batch_ms"], timer_args["cooldown_ms"],
+                 timer_args["flush_cache"], timer_args["max_wall_ms"], _policy_string(policy),
+                 *args)
+    except Exception as err:  # the kernel's (or the remote's) error becomes the result
+        return _error_result(f"{type(err).__name__}: {err}", impl, time.perf_counter() - start)
+    out = json.loads(bytes(raw).decode())
+    return AdaptiveResult(
+        mean=float("nan") if out["mean"] is None else out["mean"],
+        costs=tuple(out["batch_means"]), batches=len(out["batch_means"]), calls=out["calls"],
+        number=out["number"], cv=float("nan") if out["cv"] is None else out["cv"],
+        converged=out["converged"], wall_time=out["wall_s"], warmup_time=out["warmup_s"],
+        impl=impl, budget_exhausted=out["budget_exhausted"],
+    )
+
+
+def _run_python(func, dev, args, policy: StopPolicy, timer_args) -> AdaptiveResult:
+    clock = time.perf_counter
+    sync = dev.sync if int(dev.device_type) != 1 else (lambda: None)
+    flush = None
+    if timer_args["flush_cache"]:
+        import tvm_ffi
+
+        flush = tvm_ffi.get_global_func("cache_flush_cpu_non_first_arg")
+    start = clock()
+    try:
+        func(*args)
+        sync()
+        warmup = clock() - start
+
+        def timed_call() -> float:
+            if flush is not None:
+                flush(*args)
+            t0 = clock()
+            func(*args)
+            sync()
+            return clock() - t0
+
+        number = timer_args["number"]
+        if number <= 0:
+            one = max(timed_call(), 1e-9)
+            number = max(1, math.ceil(timer_args["min_batch_ms"] * 1e-3 / one))
+        budget = timer_args["max_wall_ms"] * 1e-3 or math.inf
+        means, calls, exhausted = [], 0, False
+        while len(means) < policy.max_batches:
+            if means and timer_args["cooldown_ms"] > 0:
+                time.sleep(timer_args["cooldown_ms"] * 1e-3)
+            if flush is not None:
+                total = sum(timed_call() for _ in range(number))
+            else:
+                t0 = clock()
+                for _ in range(number):
+                    func(*args)
+                sync()
+                total = clock() - t0
+            calls += number
+            means.append(total / number)
+            if policy.should_stop(means):
+                break
+            if clock() - start >= budget:
+                exhausted = True
+                break
+    except Exception as err:
+        return _error_result(f"{type(err).__name__}: {err}", "python", clock() - start)
+    return AdaptiveResult(
+        mean=policy.estimate(means), costs=tuple(means), batches=len(means), calls=calls,
+        number=number, cv=batch_cv(means), converged=_converged(policy, means),
+        wall_time=clock() - start, warmup_time=warmup, impl="python",
+        budget_exhausted=exhausted,
+    )

@@ -1,0 +1,254 @@
+"""Run compiled candidates and time them: locally or on RPC servers behind a tracker.
+
+Both runners time in worker processes, so a kernel that crashes or hangs costs one
+failed result (error 4 or 7), not the tuning run.  With ``enable_adaptive_evaluator``
+the timing is the adaptive loop (:func:`adatune.measure.time_adaptive`), which on RPC
+runs inside the server through the plugin; otherwise it is TVM's fixed
+``time_evaluator(number, repeat, min_repeat_ms)``, which is what AutoTVM users ran.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .builder import BuildResult
+from .measure import MeasureErrorNo, MeasureInput, MeasureResult
+from .worker_pool import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to time one candidate (see :class:`LocalRunner` for the meaning)."""
+
+    number: int = 4
+    repeat: int = 3
+    min_repeat_ms: float = 0.0
+    timeout: float = 10.0
+    cooldown_interval: float = 0.0
+    enable_cpu_cache_flush: bool = False
+    check_correctness: bool = False
+    enable_adaptive_evaluator: bool = True
+    min_converge_coef: float = 0.1
+    min_batch_ms: float = 5.0
+    max_batches: int = 20
+
+    def validate(self) -> None:
+        for name in ("number", "repeat", "max_batches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("min_repeat_ms", "cooldown_interval"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in ("timeout", "min_converge_coef", "min_batch_ms"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _worker_init() -> None:
+    import tvm  # noqa: F401
+
+    import adatune.templates  # noqa: F401
+
+
+def _time_fixed(mod, dev, args, opts: RunOptions) -> List[float]:
+    f = mod.time_evaluator(
+        "main", dev, number=opts.number, repeat=opts.repeat, min_repeat_ms=int(opts.min_repeat_ms),
+        cooldown_interval_ms=int(opts.cooldown_interval * 1000),
+        f_preproc="cache_flush_cpu_non_first_arg" if opts.enable_cpu_cache_flush else "",
+    )
+    return [float(c) for c in f(*args).results]
+
+
+def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
+                   rpc: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    import tvm
+
+    from .evaluator import time_adaptive
+
+    opts = RunOptions(**opts_dict)
+    server = "local"
+    session = None
+    if rpc is None:
+        mod = tvm.runtime.load_module(path)
+        dev = tvm.device(str(task.target.kind.name), 0)
+    else:
+        from tvm import rpc as tvm_rpc
+
+        tracker = tvm_rpc.connect_tracker(rpc["host"], rpc["port"])
+        session = tracker.request(rpc["key"], priority=rpc["priority"],
+                                  session_timeout=rpc["session_timeout"])
+        session.upload(path)
+        mod = session.load_module(os.path.basename(path))
+        dev = session.device(str(task.target.kind.name), 0)
+        info = session.get_function("adatune.process_info")
+        server = str(info()) if info is not None else "remote"
+
+    rng = np.random.default_rng(0)
+    host_arrays = task.make_inputs(rng)
+    args = [tvm.runtime.tensor(a, dev) for a in host_arrays]
+    try:
+        if opts.check_correctness:
+            mod["main"](*args)
+            dev.sync()
+            expected = task.reference(host_arrays)
+            outputs = task.output_indices
+            expected = expected if isinstance(expected, (list, tuple)) else [expected]
+            for out_idx, want in zip(outputs, expected):
+                got = args[out_idx].numpy()
+                if not np.allclose(got, want, rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(want).max()))):
+                    err = float(np.abs(got - want).max())
+                    return {"error_no": int(MeasureErrorNo.WRONG_ANSWER),
+                            "msg": f"output {out_idx} differs from the reference (max abs err {err:.3g})",
+                            "server": server}
+        if opts.enable_adaptive_evaluator:
+            res = time_adaptive(
+                mod, dev, *args, min_converge_coef=opts.min_converge_coef,
+                min_batch_ms=opts.min_batch_ms, max_batches=opts.max_batches,
+                cooldown_ms=opts.cooldown_interval * 1000,
+                flush_cache=opts.enable_cpu_cache_flush,
+                # Stop by ourselves well before the pool kills us for the timeout.
+                max_wall_ms=opts.timeout * 1000 * 0.6, session=session,
+            )
+            if not res.ok:
+                return {"error_no": int(MeasureErrorNo.RUNTIME_DEVICE), "msg": res.error,
+                        "server": server}
+            return {"error_no": 0, "costs": [res.mean], "batches": res.batches,
+                    "calls": res.calls, "server": server}
+        return {"error_no": 0, "costs": _time_fixed(mod, dev, args, opts), "server": server}
+    except Exception as err:
+        return {"error_no": int(MeasureErrorNo.RUNTIME_DEVICE),
+                "msg": f"{type(err).__name__}: {err}", "server": server}
+
+
+class _PoolRunner:
+    """Shared machinery: time built candidates in worker processes."""
+
+    def __init__(self, n_parallel: int, options: RunOptions):
+        options.validate()
+        self.options = options
+        self.n_parallel = n_parallel
+        self._pool: Optional[WorkerPool] = None
+        self.server_counts: Counter = Counter()
+
+    def _rpc(self) -> Optional[Dict[str, Any]]:
+        return None
+
+    def run(self, inputs: Sequence[MeasureInput],
+            build_results: Sequence[BuildResult]) -> List[MeasureResult]:
+        if self._pool is None:
+            self._pool = WorkerPool(self.n_parallel, initializer=_worker_init)
+        opts = asdict(self.options)
+        todo = [i for i, b in enumerate(build_results) if b.ok]
+        jobs = [(build_results[i].filename, inputs[i].task, opts, self._rpc()) for i in todo]
+        outcomes = self._pool.map(_run_candidate, jobs, timeout=self.options.timeout,
+                                  first_timeout=self.options.timeout + 60.0)
+        results: List[Optional[MeasureResult]] = [None] * len(inputs)
+        now = time.time()
+        for i, b in enumerate(build_results):
+            if not b.ok:
+                results[i] = MeasureResult((b.error_msg,), b.error_no, b.time_cost, now)
+        for i, outcome in zip(todo, outcomes):
+            cost = build_results[i].time_cost + outcome.seconds
+            if outcome.status == "ok":
+                v = outcome.value
+                self.server_counts[v.get("server", "?")] += 1
+                if v["error_no"] == 0:
+                    results[i] = MeasureResult(tuple(v["costs"]), 0, cost, time.time())
+                else:
+                    results[i] = MeasureResult((v["msg"],), v["error_no"], cost, time.time())
+            elif outcome.status == "timeout":
+                results[i] = MeasureResult((outcome.message,), int(MeasureErrorNo.RUN_TIMEOUT),
+                                           cost, time.time())
+            else:
+                results[i] = MeasureResult((outcome.message,), int(MeasureErrorNo.RUNTIME_DEVICE),
+                                           cost, time.time())
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+class LocalRunner(_PoolRunner):
+    """Time candidates on this machine, one at a time (parallel runs would disturb timing).
+
+    Parameters
+    ----------
+    number, repeat, min_repeat_ms :
+        AutoTVM's fixed timing: ``repeat`` measurements of ``number`` calls each, with
+        ``number`` raised until a measurement lasts ``min_repeat_ms``.  Used when
+        ``enable_adaptive_evaluator`` is False.
+    timeout : float
+        Seconds one candidate may take; beyond it the result is a run timeout (7).
+    cooldown_interval : float
+        Seconds to sleep between measurements.
+    enable_cpu_cache_flush : bool
+        Flush the CPU caches before each timed call.
+    check_correctness : bool
+        Compare the outputs with the task's numpy reference; a mismatch is error 5.
+    enable_adaptive_evaluator : bool
+        Time with the adaptive evaluator (default) instead of the fixed repeats.
+    min_converge_coef : float
+        The adaptive evaluator's threshold on the coefficient of variation.
+    min_batch_ms : float
+        The adaptive evaluator's minimum micro-batch duration.
+    """
+
+    def __init__(self, number: int = 4, repeat: int = 3, min_repeat_ms: float = 0.0,
+                 timeout: float = 10.0, cooldown_interval: float = 0.0,
+                 enable_cpu_cache_flush: bool = False, check_correctness: bool = False,
+                 enable_adaptive_evaluator: bool = True, min_converge_coef: float = 0.1,
+                 min_batch_ms: float = 5.0, max_batches: int = 20):
+        super().__init__(1, RunOptions(
+            number, repeat, min_repeat_ms, timeout, cooldown_interval, enable_cpu_cache_flush,
+            check_correctness, enable_adaptive_evaluator, min_converge_coef, min_batch_ms,
+            max_batches))
+
+
+class RPCRunner(_PoolRunner):
+    """Time candidates on the RPC servers registered with a tracker under ``key``.
+
+    One job per free server runs at once, so a batch spreads over every server.  The
+    servers must carry the plugin for adaptive timing (``adatune rpc-server``).
+    Other parameters are those of :class:`LocalRunner`.
+    """
+
+    def __init__(self, key: str, host: str, port: int, priority: int = 1,
+                 n_parallel: Optional[int] = None, session_timeout: float = 60.0, **kwargs: Any):
+        if not key:
+            raise ValueError("key must name the device key the servers registered under")
+        self.key, self.host, self.port = key, host, int(port)
+        self.priority, self.session_timeout = priority, session_timeout
+        if n_parallel is None:
+            n_parallel = max(1, self._free_servers())
+        super().__init__(n_parallel, RunOptions(**kwargs))
+
+    def _free_servers(self) -> int:
+        from tvm import rpc as tvm_rpc
+
+        try:
+            summary = tvm_rpc.connect_tracker(self.host, self.port).summary()
+        except Exception as err:
+            raise RuntimeError(f"cannot reach the RPC tracker at {self.host}:{self.port}: {err}")
+        queue = summary.get("queue_info", {}).get(self.key)
+        if not queue:
+            raise RuntimeError(f"no RPC server is registered under key {self.key!r} with the "
+                               f"tracker at {self.host}:{self.port}")
+        return int(queue.get("free", 0)) + int(queue.get("pending", 0))
+
+    def _rpc(self) -> Dict[str, Any]:
+        return {"host": self.host, "port": self.port, "key": self.key,
+                "priority": self.priority, "session_timeout": self.session_timeout}
