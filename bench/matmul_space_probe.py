@@ -1,0 +1,151 @@
+"""Does the dense/matmul template's space hold configs as fast as numpy's matmul?
+
+Times a handful of hand-picked configs of the ``dense`` and ``matmul`` templates at
+512x512x512 float32 (and optionally a random sample of valid configs) against numpy's
+``a @ b`` (OpenBLAS) in the same process, and prints GFLOPS and the ratio to numpy.
+
+Reproduce::
+
+    PYTHONPATH=python python bench/matmul_space_probe.py            # full
+    PYTHONPATH=python python bench/matmul_space_probe.py --quick    # ~30 s
+    PYTHONPATH=python python bench/matmul_space_probe.py --random 20 --json probe.json
+
+TVM's runtime thread pool starts with a single thread on these VMs (its big/little
+core detection finds one "big" core), so the script sets ``TVM_NUM_THREADS`` to the
+CPU count before TVM starts, as numpy's OpenBLAS uses every core too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
+
+import numpy as np  # noqa: E402
+
+# (template, tile_y, tile_x, tile_k, reduce_outer, unroll_k[, pack_b])
+HAND_PICKED = [
+    ("dense", [-1, 1, 4], [-1, 1, 16], [-1, 4], False, False),
+    ("dense", [-1, 8, 4], [-1, 4, 16], [-1, 4], False, False),
+    ("dense", [-1, 16, 4], [-1, 4, 16], [-1, 128], True, False),
+    ("dense", [-1, 1, 8], [-1, 1, 8], [-1, 4], False, False),
+    ("dense", [-1, 4, 4], [-1, 2, 16], [-1, 8], False, True),
+    ("matmul", [-1, 8, 4], [-1, 4, 16], [-1, 4], False, False, True),
+    ("matmul", [-1, 1, 4], [-1, 1, 16], [-1, 4], False, False, True),
+    ("matmul", [-1, 8, 4], [-1, 4, 16], [-1, 4], False, False, False),
+]
+QUICK = [0, 1, 5]
+#: Pause letting spinning runtime threads go to sleep before the other library runs.
+_SETTLE_S = 0.5
+
+
+def _entity(row):
+    name, ty, tx, tk, ro, uk = row[:6]
+    ent = [["tile_y", "sp", ty], ["tile_x", "sp", tx], ["tile_k", "sp", tk],
+           ["reduce_outer", "ot", ro], ["unroll_k", "ot", uk]]
+    if name == "matmul":
+        ent.append(["pack_b", "ot", row[6]])
+    return {"entity": ent}
+
+
+def _time_numpy(n: int, repeats: int) -> float:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    for _ in range(3):
+        a @ b
+    runs = []
+    for _ in range(repeats):
+        number = 10
+        t0 = time.perf_counter()
+        for _ in range(number):
+            a @ b
+        runs.append((time.perf_counter() - t0) / number)
+    return statistics.median(runs)
+
+
+def _time_config(task, config, repeats: int) -> float:
+    import tvm
+
+    lib = task.build(config)
+    arrays = [tvm.runtime.tensor(a) for a in task.make_inputs(0)]
+    lib(*arrays)
+    if not task.check_outputs(arrays):
+        raise RuntimeError(f"wrong answer for {config}")
+    timer = lib.time_evaluator(lib.entry_name, tvm.cpu(), number=10, repeat=repeats,
+                               min_repeat_ms=20)
+    return statistics.median(timer(*arrays).results)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--quick", action="store_true", help="three configs, fewer repeats")
+    parser.add_argument("--random", type=int, default=0, help="also time N random valid dense configs")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--json", default=None, help="write raw numbers here")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (5 if args.quick else 15)
+
+    import adatune.task
+
+    n = args.size
+    flop = 2.0 * n ** 3
+    rows = []
+    picked = [HAND_PICKED[i] for i in QUICK] if args.quick else HAND_PICKED
+    configs = [(row[0], _entity(row), "hand") for row in picked]
+    if args.random:
+        dense = adatune.task.create("dense", (n, n, n, "float32"))
+        for idx in dense.config_space.sample(args.random, rng=0):
+            configs.append(("dense", idx, "random"))
+
+    # numpy before and after the TVM kernels, never interleaved: OpenBLAS's and TVM's
+    # worker threads spin for a while after each call and would slow each other down.
+    numpy_times = [_time_numpy(n, repeats)]
+    time.sleep(_SETTLE_S)
+    for name, config, kind in configs:
+        task = adatune.task.create(name, (n, n, n, "float32"))
+        entity = task.config(config)
+        try:
+            sec = _time_config(task, entity, repeats)
+        except Exception as err:  # noqa: BLE001 - a failing config is reported, not fatal
+            print(f"config {entity} failed: {err}", file=sys.stderr)
+            continue
+        rows.append({"template": name, "kind": kind, "index": entity.index, "config": str(entity),
+                     "entity": entity.to_json_dict()["entity"], "seconds": sec, "gflops": flop / sec / 1e9})
+    time.sleep(_SETTLE_S)
+    numpy_times.append(_time_numpy(n, repeats))
+    np_sec = statistics.median(numpy_times)
+    np_gflops = flop / np_sec / 1e9
+    for r in rows:
+        r["ratio_to_numpy"] = r["gflops"] / np_gflops
+
+    print(f"\n{n}x{n}x{n} float32, TVM_NUM_THREADS={os.environ['TVM_NUM_THREADS']}, "
+          f"numpy {np_gflops:.1f} GFLOPS (median of before/after: "
+          f"{', '.join(f'{flop / t / 1e9:.1f}' for t in numpy_times)})\n")
+    print("| template | kind | config | GFLOPS | ratio to numpy |")
+    print("| --- | --- | --- | ---: | ---: |")
+    for r in sorted(rows, key=lambda r: -r["gflops"]):
+        print(f"| {r['template']} | {r['kind']} | `{r['config']}` | {r['gflops']:.1f} | {r['ratio_to_numpy']:.2f} |")
+    best = max(rows, key=lambda r: r["gflops"]) if rows else None
+    if best:
+        print(f"\nbest: {best['gflops']:.1f} GFLOPS = {best['ratio_to_numpy']:.2f}x numpy")
+    if args.random:
+        rnd = [r["ratio_to_numpy"] for r in rows if r["kind"] == "random"]
+        if rnd:
+            print(f"random valid configs: median {statistics.median(rnd):.2f}x numpy, "
+                  f">=0.7x: {sum(x >= 0.7 for x in rnd)}/{len(rnd)}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"size": n, "numpy_gflops": np_gflops, "numpy_seconds": numpy_times,
+                       "num_threads": int(os.environ["TVM_NUM_THREADS"]), "configs": rows,
+                       "best_ratio_to_numpy": best["ratio_to_numpy"] if best else None}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Built-in CPU tuning templates; importing this package registers them.
+
+=======================  ============================================  ==================
+name                     arguments                                     module
+=======================  ============================================  ==================
+``dense``                M, N, K, dtype                                :mod:`.dense`
+``matmul``               M, N, K, dtype                                :mod:`.dense`
+``batch_matmul``         batch, M, N, K, dtype                         :mod:`.batch_matmul`
+``conv2d_nchw``          N, CI, H, W, CO, KH, KW, stride, pad, dil, dt :mod:`.conv2d`
+``conv2d_nhwc``          N, H, W, CI, CO, KH, KW, stride, pad, dil, dt :mod:`.conv2d`
+``depthwise_conv2d_nchw`` N, C, H, W, KH, KW, stride, pad, dil, dtype  :mod:`.depthwise`
+=======================  ============================================  ==================
+
+See ``docs/templates.md`` for the knobs of each.
+"""
+from . import batch_matmul, dense  # noqa: F401  (imported to register)
+
+__all__ = ["dense", "batch_matmul"]

@@ -1,0 +1,88 @@
+"""Schedule steps the built-in CPU templates share.
+
+The register-tile and vector-width limits here are what keeps spaces free of configs
+that spill registers or leave the inner loop scalar; they are constraints on the
+space (``ConfigSpace.add_constraint``), so samplers skip such configs.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence, Tuple
+
+from ..space import factors_of
+
+#: Largest register tile (accumulator elements) a valid config may use: 32 vector
+#: registers of 8 floats, twice what AVX2 has, so AVX-512 tiles stay in the space.
+MAX_TILE_ELEMS = 256
+#: Innermost (vectorised) factors below this are invalid unless nothing else divides.
+MIN_VECTOR = 4
+
+
+def min_vector_factor(extent: int, at_least: int = MIN_VECTOR) -> int:
+    """Smallest divisor of ``extent`` that is ``>= min(at_least, extent)``."""
+    want = min(at_least, extent)
+    return next(f for f in factors_of(extent) if f >= want)
+
+
+def _tile_ok(cfg: Any, vec_knob: str, vec_extent: int, tile_knobs: Tuple[str, ...]) -> bool:
+    vec = cfg[vec_knob].size[-1]
+    if vec < min_vector_factor(vec_extent):
+        return False
+    elems = vec
+    for name in tile_knobs:
+        elems *= cfg[name].size[-1]
+    # A single vector row is always allowed so that every extent keeps a valid config.
+    return elems <= MAX_TILE_ELEMS or elems == vec
+
+
+def add_tile_constraint(cfg: Any, vec_knob: str, vec_extent: int, tile_knobs: Sequence[str]) -> None:
+    """Register-tile constraint: the innermost factor of ``vec_knob`` is a real vector
+    and the product of the innermost factors fits :data:`MAX_TILE_ELEMS`."""
+    cfg.add_constraint(functools.partial(_tile_ok, vec_knob=vec_knob, vec_extent=int(vec_extent),
+                                         tile_knobs=tuple(tile_knobs)))
+
+
+def pair(value: Any, name: str) -> Tuple[int, int]:
+    """``(h, w)`` from an int or a pair of ints; ``ValueError`` naming ``name`` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def split(sch: Any, loop: Any, entity: Any):
+    """Split ``loop`` by a split entity (``[-1, a, b]``: outer extent inferred)."""
+    return sch.split(loop, factors=[None if s == -1 else int(s) for s in entity.size])
+
+
+def parallel_outer_vector_inner(sch: Any, block: Any, n_parallel: int) -> None:
+    """Fuse the first ``n_parallel`` loops of ``block`` into a parallel loop and
+    vectorise its innermost loop: the schedule of packing and padding stages."""
+    loops = sch.get_loops(block)
+    if len(loops) > n_parallel:
+        sch.vectorize(loops[-1])
+    outer = loops[:n_parallel]
+    if outer:
+        sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
+
+
+def loops_below(sch: Any, block: Any, anchor: Any) -> list:
+    """Loops of ``block`` nested inside loop ``anchor`` (all of them for ``None``)."""
+    loops = sch.get_loops(block)
+    if anchor is None:
+        return list(loops)
+    target = sch.get(anchor)
+    for i, loop in enumerate(loops):
+        if sch.get(loop).same_as(target):
+            return list(loops[i + 1:])
+    raise ValueError("anchor loop does not enclose the block")
+
+
+def vectorize_innermost(sch: Any, block: Any, anchor: Any = None) -> None:
+    """Vectorise the innermost loop of ``block`` if it has one of its own below
+    ``anchor`` (a block computed at a loop may have none when its tile is 1)."""
+    own = loops_below(sch, block, anchor)
+    if own:
+        sch.vectorize(own[-1])
