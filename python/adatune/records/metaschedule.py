@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from . import _json
-from .record import FAILED_COST, FrozenDict, Record, _freeze
+from .record import FAILED_COST, Record
 from .summary import ReadSummary
 
 __all__ = ["is_metaschedule_db", "iter_metaschedule_db", "WORKLOAD_FILE", "RECORD_FILE"]
@@ -171,9 +171,9 @@ def _parse_record(obj: Any, workloads: Dict[int, tuple]) -> Record:
         costs, error_no = (FAILED_COST,), _MS_FAILED_ERROR
     shash, name = workloads[index]
     return Record(
-        target=target_s, task_name=name, args=_freeze(args_info), config_index=-1,
+        target=target_s, task_name=name, args=args_info, config_index=-1,
         entity=(), costs=costs, error_no=error_no, all_cost=0.0, timestamp=0.0,
-        version=0.2, extra=FrozenDict({"ms_workload_hash": shash, "ms_trace": trace}),
+        version=0.2, extra={"ms_workload_hash": shash, "ms_trace": trace},
     )
 
 

@@ -16,9 +16,10 @@ Two AutoTVM line formats exist in the wild and both are read:
      "version": 0.2, "tvm_version": "..."}
 
 A :class:`Record` remembers which version it came from, and :func:`encode` writes it
-back in that version, so ``decode(encode(r)) == r`` for every record.  Values that are
-lists in JSON are held as tuples (and objects as :class:`FrozenDict`) so records are
-hashable.
+back in that version, so ``decode(encode(r)) == r`` for every record.  Arguments,
+entity and extras are held as the JSON values they are (lists, dicts): converting
+them to tuples cost more than parsing the line, on the path every record read takes.
+Treat them as read-only.
 """
 from __future__ import annotations
 
@@ -27,12 +28,12 @@ import math
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import _json
 from .workload import infer_layout, workload_key
 
-__all__ = ["Record", "RecordError", "FrozenDict", "encode", "decode", "decode_obj",
+__all__ = ["Record", "RecordError", "encode", "decode", "decode_obj",
            "FAILED_COST"]
 
 #: Cost AutoTVM writes for a failed measurement.
@@ -54,45 +55,16 @@ class RecordError(ValueError):
         self.reason = reason
 
 
-class FrozenDict(tuple):
-    """An immutable, hashable mapping stored as sorted ``(key, value)`` pairs."""
-
-    __slots__ = ()
-
-    def __new__(cls, mapping: Optional[Mapping] = None):
-        items = sorted((mapping or {}).items(), key=lambda kv: str(kv[0]))
-        return super().__new__(cls, ((k, _freeze(v)) for k, v in items))
-
-    def to_dict(self) -> dict:
-        return {k: _thaw(v) for k, v in self}
-
-    def get(self, key, default=None):
-        for k, v in self:
-            if k == key:
-                return v
-        return default
-
-    def __repr__(self) -> str:
-        return f"FrozenDict({self.to_dict()!r})"
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list) or type(value) is tuple:
-        return tuple(_freeze(v) for v in value)
+def _jsonable(value: Any) -> Any:
+    """Tuples -> lists, recursively, so a record built in memory equals its decoded line."""
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     if isinstance(value, dict):
-        return FrozenDict(value)
+        return {str(k): _jsonable(v) for k, v in value.items()}
     return value
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, FrozenDict):
-        return value.to_dict()
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=True)
 class Record:
     """One measured configuration of one task on one target.
 
@@ -102,12 +74,12 @@ class Record:
         The target as written in the log (a TVM 0.27 target prints as JSON).
     task_name : str
         Template or task name.
-    args : tuple
-        Workload arguments (tensors as ``("TENSOR", shape, dtype)``).
+    args : list
+        Workload arguments (tensors as ``["TENSOR", shape, dtype]``).
     config_index : int
         Index of the config in its space (-1 when unknown, e.g. MetaSchedule).
-    entity : tuple
-        ``((knob_name, kind, value), ...)`` with kind ``sp``/``ot``/``re``/``an``/...
+    entity : list
+        ``[[knob_name, kind, value], ...]`` with kind ``sp``/``ot``/``re``/``an``/...
     costs : tuple of float
         Run times in seconds; ``(1e9,)`` for failed measurements.
     error_no : int
@@ -122,16 +94,21 @@ class Record:
     template_key : str
         v0.1's template key (``"direct"``, ...); empty for v0.2.
     tvm_version : str or None
-    extra : FrozenDict
+    extra : dict
         Everything else worth keeping (v0.1 kwargs and workload, MetaSchedule trace
         and workload hash).
+
+    Notes
+    -----
+    Records compare by value; the hash uses the scalar fields only (the list fields
+    are not hashable), which is consistent with equality.
     """
 
     target: str
     task_name: str
-    args: Tuple[Any, ...]
+    args: List[Any]
     config_index: int
-    entity: Tuple[Tuple[Any, ...], ...]
+    entity: List[Any]
     costs: Tuple[Any, ...]
     error_no: int
     all_cost: float
@@ -140,7 +117,11 @@ class Record:
     code_hash: Optional[str] = None
     template_key: str = ""
     tvm_version: Optional[str] = None
-    extra: FrozenDict = field(default_factory=FrozenDict)
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.target, self.task_name, self.config_index, self.costs,
+                     self.error_no, self.timestamp))
 
     @property
     def ok(self) -> bool:
@@ -173,7 +154,7 @@ class Record:
     def config_dict(self) -> dict:
         """The config as AutoTVM v0.2 writes it."""
         return {"index": self.config_index, "code_hash": self.code_hash,
-                "entity": _thaw(self.entity)}
+                "entity": self.entity}
 
     @classmethod
     def from_measure(cls, inp: Any, res: Any) -> "Record":
@@ -201,9 +182,9 @@ class Record:
         return cls(
             target=target,
             task_name=str(task.name),
-            args=_freeze(_serialize_args(task.args)),
+            args=_serialize_args(task.args),
             config_index=int(cfg.get("index", -1)),
-            entity=_freeze(cfg.get("entity") or []),
+            entity=_jsonable(cfg.get("entity") or []),
             costs=costs,
             error_no=error_no,
             all_cost=float(res.all_cost),
@@ -241,20 +222,20 @@ def encode(record: Record) -> str:
     which AutoTVM readers ignore.
     """
     result = [list(record.costs), record.error_no, record.all_cost, record.timestamp]
-    extra = record.extra.to_dict() if record.extra else {}
+    extra = dict(record.extra) if record.extra else {}
     if record.version == 0.1:
         kwargs = extra.pop("kwargs", {})
         workload = extra.pop("workload", None)
         line = {
-            "i": [record.target, record.task_name, _thaw(record.args), kwargs, workload,
+            "i": [record.target, record.task_name, record.args, kwargs, workload,
                   {"i": record.config_index, "t": record.template_key,
-                   "c": record.code_hash, "e": _thaw(record.entity)}],
+                   "c": record.code_hash, "e": record.entity}],
             "r": result,
             "v": 0.1,
         }
     else:
         line = {
-            "input": [record.target, record.task_name, _thaw(record.args), []],
+            "input": [record.target, record.task_name, record.args, []],
             "config": record.config_dict(),
             "result": result,
             "version": record.version,
@@ -299,11 +280,13 @@ def _is_num(x: Any) -> bool:
 
 
 def _check_entity(entity: Any) -> None:
-    _need(isinstance(entity, list), "wrong_type", "config entity is not a list")
+    if type(entity) is not list:
+        raise RecordError("wrong_type", "config entity is not a list")
     for knob in entity:
-        _need(isinstance(knob, list) and len(knob) == 3 and isinstance(knob[0], str)
-              and isinstance(knob[1], str), "wrong_type",
-              f"config entity item {knob!r} is not [name, kind, value]")
+        if type(knob) is not list or len(knob) != 3 or type(knob[0]) is not str \
+                or type(knob[1]) is not str:
+            raise RecordError("wrong_type",
+                              f"config entity item {knob!r} is not [name, kind, value]")
 
 
 def _check_result(result: Any) -> Tuple[tuple, int, float, float]:
@@ -364,9 +347,9 @@ def _decode_v02(obj: dict) -> Record:
     extra = obj.get("adatune") or {}
     _need(isinstance(extra, dict), "wrong_type", "'adatune' field is not an object")
     template_key = extra.pop("template_key", "") if extra else ""
-    return Record(target, task_name, _freeze(args), index, _freeze(entity), costs,
+    return Record(target, task_name, args, index, entity, costs,
                   error_no, all_cost, timestamp, float(version), code_hash,
-                  str(template_key), tvm_version, FrozenDict(extra))
+                  str(template_key), tvm_version, extra)
 
 
 def _decode_v01(obj: dict) -> Record:
@@ -394,6 +377,5 @@ def _decode_v01(obj: dict) -> Record:
     extra = dict(obj.get("adatune") or {}) if isinstance(obj.get("adatune"), dict) else {}
     extra["kwargs"] = kwargs
     extra["workload"] = workload
-    return Record(target, task_name, _freeze(args), index, _freeze(entity), costs,
-                  error_no, all_cost, timestamp, 0.1, code_hash, template_key, None,
-                  FrozenDict(extra))
+    return Record(target, task_name, args, index, entity, costs,
+                  error_no, all_cost, timestamp, 0.1, code_hash, template_key, None, extra)

@@ -14,10 +14,14 @@ from .summary import ReadSummary
 __all__ = ["TuneRecords", "create_records_by_workloads", "config_key"]
 
 
+_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
+
+
 def config_key(record: Record) -> tuple:
-    """What identifies a configuration within its workload (for deduplication)."""
+    """What identifies a configuration within its workload (hashable, for deduplication)."""
     trace = record.extra.get("ms_trace") if record.extra else None
-    return (record.config_index, record.entity, trace)
+    return (record.config_index, _KEY_ENCODER.encode(record.entity),
+            None if trace is None else _KEY_ENCODER.encode(trace))
 
 
 class TuneRecords:

@@ -13,9 +13,10 @@ given, else ``"unknown"``.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 __all__ = ["workload_key", "infer_layout", "layout_family", "UNKNOWN_LAYOUT"]
 
@@ -29,17 +30,8 @@ _NAME_LAYOUT = re.compile(r"(?:^|[_.])(nchw\d*c|ncdhw\d*c|nchw|nhwc|ncdhw|ndhwc)
                           re.IGNORECASE)
 
 
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        # FrozenDict is a tuple of pairs that came from a JSON object
-        if type(value).__name__ == "FrozenDict":
-            return {str(k): _to_plain(v) for k, v in value}
-        return [_to_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    return value
+# Compact, key-sorted, C-accelerated: the key is computed for every record read.
+_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
 
 
 def workload_key(task_name: str, args: Sequence[Any]) -> str:
@@ -58,20 +50,20 @@ def workload_key(task_name: str, args: Sequence[Any]) -> str:
     """
     if not isinstance(task_name, str):
         raise ValueError(f"task_name must be a string, got {task_name!r}")
-    body = json.dumps(_to_plain(list(args)), separators=(",", ":"), sort_keys=True,
-                      default=str)
+    body = _KEY_ENCODER.encode(args if isinstance(args, (list, tuple)) else list(args))
     return f"{task_name}({body[1:-1]})"
 
 
-def _strings(args: Iterable[Any]):
+def _strings(args: Iterable[Any], out: list) -> list:
     for arg in args:
-        if isinstance(arg, str):
-            yield arg
-        elif isinstance(arg, (list, tuple)):
+        kind = type(arg)
+        if kind is str:
+            out.append(arg)
+        elif kind is list or kind is tuple:
             # ["TENSOR", shape, dtype] carries no layout; skip its dtype string
-            if arg and arg[0] == "TENSOR":
-                continue
-            yield from _strings(arg)
+            if arg and arg[0] != "TENSOR":
+                _strings(arg, out)
+    return out
 
 
 def _split_size(entity: Iterable[Any], name: str) -> Optional[int]:
@@ -81,6 +73,29 @@ def _split_size(entity: Iterable[Any], name: str) -> Optional[int]:
             if isinstance(sizes, (list, tuple)) and sizes and isinstance(sizes[-1], int):
                 return sizes[-1]
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify(text: str) -> int:
+    """1 for a data layout string, 2 for a kernel layout, 0 otherwise."""
+    if _DATA_LAYOUT.match(text):
+        return 1
+    if _KERNEL_LAYOUT.match(text):
+        return 2
+    return 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_hints(task_name: str) -> Tuple[bool, Optional[str]]:
+    """(is a packed NCHWc template, layout the name spells or None)."""
+    packed = "nchwc" in task_name.lower()
+    match = _NAME_LAYOUT.search(task_name)
+    layout = None
+    if match:
+        name = match.group(1).upper()
+        layout = name[:-1] + "c" if name not in ("NHWC", "NDHWC") and \
+            name.endswith("C") else name
+    return packed, layout
 
 
 def infer_layout(task_name: str, args: Sequence[Any], entity: Iterable[Any] = ()) -> str:
@@ -100,24 +115,20 @@ def infer_layout(task_name: str, args: Sequence[Any], entity: Iterable[Any] = ()
     str
         e.g. ``"NCHW"``, ``"NHWC"``, ``"NCHW16c"``, ``"OIHW"`` or ``"unknown"``.
     """
-    data_layout = kernel_layout = None
-    for text in _strings(args):
-        if data_layout is None and _DATA_LAYOUT.match(text):
-            data_layout = text
-        elif kernel_layout is None and _KERNEL_LAYOUT.match(text):
-            kernel_layout = text
-    if "nchwc" in task_name.lower():
+    packed, name_layout = _name_hints(task_name)
+    if packed:
         ic_bn = _split_size(entity, "tile_ic")
         if ic_bn is not None:
             return f"NCHW{ic_bn}c"
-    if data_layout is not None:
-        return data_layout
-    match = _NAME_LAYOUT.search(task_name)
-    if match:
-        name = match.group(1).upper()
-        if name not in ("NHWC", "NDHWC") and name.endswith("C"):
-            return name[:-1] + "c"  # packed: NCHWc
-        return name
+    kernel_layout = None
+    for text in _strings(args, []):
+        kind = _classify(text)
+        if kind == 1:
+            return text
+        if kind == 2 and kernel_layout is None:
+            kernel_layout = text
+    if name_layout is not None:
+        return name_layout
     if kernel_layout is not None:
         return kernel_layout
     return UNKNOWN_LAYOUT
