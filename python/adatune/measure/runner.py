@@ -75,14 +75,12 @@ def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
                    rpc: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     import tvm
 
-    from .evaluator import time_adaptive
-
     opts = RunOptions(**opts_dict)
     server = "local"
     session = None
     if rpc is None:
         mod = tvm.runtime.load_module(path)
-        dev = tvm.device(str(task.target.kind.name), 0)
+        dev = tvm.device(task.target.get_target_device_type(), 0)
     else:
         from tvm import rpc as tvm_rpc
 
@@ -91,7 +89,7 @@ def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
                                   session_timeout=rpc["session_timeout"])
         session.upload(path)
         mod = session.load_module(os.path.basename(path))
-        dev = session.device(str(task.target.kind.name), 0)
+        dev = session.device(task.target.get_target_device_type(), 0)
         info = session.get_function("adatune.process_info")
         server = str(info()) if info is not None else "remote"
 
@@ -113,6 +111,8 @@ def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
                             "msg": f"output {out_idx} differs from the reference (max abs err {err:.3g})",
                             "server": server}
         if opts.enable_adaptive_evaluator:
+            from .evaluator import time_adaptive
+
             res = time_adaptive(
                 mod, dev, *args, min_converge_coef=opts.min_converge_coef,
                 min_batch_ms=opts.min_batch_ms, max_batches=opts.max_batches,

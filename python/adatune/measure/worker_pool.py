@@ -4,18 +4,22 @@
 dies, which loses every other job of the batch.  Here each worker is a spawned process
 with its own pipe: a job that overruns its timeout gets its worker killed and replaced,
 a worker that dies (segfault, abort) is replaced, and in both cases only that job fails.
-Workers are spawned (never forked) because forking a process that already runs TVM's
-thread pool can deadlock.
+Workers are fresh interpreters (never forked: forking a process that already runs
+TVM's thread pool can deadlock), started with ``subprocess`` rather than
+``multiprocessing``'s spawn so that a user's script without an
+``if __name__ == "__main__"`` guard is not re-executed in every worker.
 """
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
+import socket
+import subprocess
+import sys
 import time
 import traceback
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 logger = logging.getLogger(__name__)
@@ -31,7 +35,9 @@ class JobOutcome:
     seconds: float = 0.0
 
 
-def _worker_main(conn, initializer: Optional[Callable[[], None]]) -> None:
+def _worker_main(fd: int) -> None:
+    conn = Connection(fd)
+    initializer = conn.recv()
     if initializer is not None:
         initializer()
     while True:
@@ -43,22 +49,37 @@ def _worker_main(conn, initializer: Optional[Callable[[], None]]) -> None:
             return
         func, args = job
         try:
-            conn.send(("ok", func(*args), ""))
+            reply = ("ok", func(*args), "")
         except BaseException as err:  # report everything; the worker keeps serving
-            conn.send(("error", None, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}"))
+            reply = ("error", None,
+                     f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}")
+        conn.send(reply)
 
 
 class _Worker:
-    def __init__(self, ctx, initializer):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, initializer), daemon=True)
-        self.proc.start()
+    def __init__(self, initializer):
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        # The worker must import what the parent can (the job functions are pickled by name).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        code = "import sys; from adatune.measure.worker_pool import _worker_main; " \
+               "_worker_main(int(sys.argv[1]))"
+        self.proc = subprocess.Popen([sys.executable, "-c", code, str(child.fileno())],
+                                     pass_fds=(child.fileno(),), env=env)
         child.close()
+        self.conn = Connection(parent.detach())
+        self.conn.send(initializer)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def kill(self) -> None:
-        if self.proc.is_alive():
+        if self.alive():
             self.proc.kill()
-        self.proc.join(timeout=5)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
         self.conn.close()
 
 
@@ -77,16 +98,15 @@ class WorkerPool:
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
         self.n_workers = n_workers
-        self._ctx = mp.get_context("spawn")
         self._initializer = initializer
         self._workers: List[Optional[_Worker]] = [None] * n_workers
 
     def _get(self, slot: int) -> _Worker:
         worker = self._workers[slot]
-        if worker is None or not worker.proc.is_alive():
+        if worker is None or not worker.alive():
             if worker is not None:
                 worker.kill()
-            worker = self._workers[slot] = _Worker(self._ctx, self._initializer)
+            worker = self._workers[slot] = _Worker(self._initializer)
         return worker
 
     def _replace(self, slot: int) -> None:
@@ -109,33 +129,26 @@ class WorkerPool:
             for slot in range(self.n_workers):
                 if slot in running or not pending:
                     continue
-                fresh = self._workers[slot] is None or not self._workers[slot].proc.is_alive()
+                fresh = self._workers[slot] is None or not self._workers[slot].alive()
                 worker = self._get(slot)
                 idx = pending.pop()
                 worker.conn.send((func, jobs[idx]))
                 limit = (first_timeout or timeout) if fresh else timeout
                 now = time.monotonic()
                 running[slot] = (idx, now, now + limit)
+            # A dying worker closes its socket, so its connection turns readable too.
             conns = {self._workers[s].conn: s for s in running}
-            sentinels = {self._workers[s].proc.sentinel: s for s in running}
             next_deadline = min(d for _, _, d in running.values())
-            ready = wait(list(conns) + list(sentinels),
-                         timeout=max(0.0, next_deadline - time.monotonic()))
+            ready = wait(list(conns), timeout=max(0.0, next_deadline - time.monotonic()))
             now = time.monotonic()
             done_slots = set()
             for obj in ready:
-                slot = conns.get(obj, sentinels.get(obj))
-                if slot in done_slots:
-                    continue
+                slot = conns[obj]
                 idx, start, _ = running[slot]
-                worker = self._workers[slot]
-                if worker.conn.poll():
-                    try:
-                        status, value, message = worker.conn.recv()
-                        outcomes[idx] = JobOutcome(status, value, message, now - start)
-                    except (EOFError, OSError):
-                        outcomes[idx] = self._crash(slot, now - start)
-                else:
+                try:
+                    status, value, message = self._workers[slot].conn.recv()
+                    outcomes[idx] = JobOutcome(status, value, message, now - start)
+                except (EOFError, OSError):
                     outcomes[idx] = self._crash(slot, now - start)
                 done_slots.add(slot)
             for slot, (idx, start, deadline) in list(running.items()):
@@ -151,8 +164,10 @@ class WorkerPool:
 
     def _crash(self, slot: int, seconds: float) -> JobOutcome:
         worker = self._workers[slot]
-        worker.proc.join(timeout=1)
-        code = worker.proc.exitcode
+        try:
+            code = worker.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
         self._replace(slot)
         return JobOutcome("crash", None, f"worker process died (exit code {code})", seconds)
 
@@ -162,9 +177,9 @@ class WorkerPool:
                 continue
             try:
                 worker.conn.send(None)
-            except OSError:
+                worker.proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-            worker.proc.join(timeout=2)
             worker.kill()
             self._workers[slot] = None
 

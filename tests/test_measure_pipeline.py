@@ -1,0 +1,88 @@
+"""Builder + runner + measure_option on real templates, failures included."""
+import numpy as np
+import pytest
+
+import adatune.task
+from adatune.measure import (LocalBuilder, LocalRunner, MeasureErrorNo, MeasureInput,
+                             measure_option)
+from adatune.measure.builder import BuildResult
+
+
+@pytest.fixture(scope="module")
+def task():
+    return adatune.task.create("dense", (64, 64, 64, "float32"), "llvm")
+
+
+@pytest.fixture(scope="module")
+def builder():
+    b = LocalBuilder(n_parallel=2, timeout=30)
+    yield b
+    b.close()
+
+
+def _inputs(task, n, seed=0):
+    return [MeasureInput(task.target, task, task.config_space.get(i))
+            for i in task.config_space.sample(n, rng=seed)]
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_measure_batch_builds_checks_and_times(task, builder, adaptive):
+    runner = LocalRunner(enable_adaptive_evaluator=adaptive, check_correctness=True,
+                         timeout=20, number=2, repeat=2)
+    option = measure_option(builder, runner)
+    try:
+        results = option.measure_batch(_inputs(task, 4))
+    finally:
+        runner.close()
+    assert [r.error_no for r in results] == [0] * 4, [r.costs for r in results]
+    for r in results:
+        assert all(0 < c < 1 for c in r.costs) and r.all_cost > 0
+        assert len(r.costs) == (1 if adaptive else 2)
+    assert option.stats.measured == 4 and option.stats.build_seconds > 0
+
+
+def test_build_timeout_is_a_failed_result_not_a_lost_batch(task):
+    b = LocalBuilder(n_parallel=1, timeout=30)
+    try:
+        assert b.build(_inputs(task, 1))[0].ok  # warm the worker up
+        b.timeout = 1e-3  # the warm worker gets 1 ms for the next candidate
+        results = b.build(_inputs(task, 1, seed=1))
+        assert [r.error_no for r in results] == [MeasureErrorNo.BUILD_TIMEOUT]
+        b.timeout = 30
+        assert all(r.ok for r in b.build(_inputs(task, 2, seed=2)))  # pool recovered
+    finally:
+        b.close()
+
+
+def test_runner_failures_keep_their_error_codes(task, builder):
+    inputs = _inputs(task, 3, seed=3)
+    built = builder.build(inputs)
+    broken = BuildResult("/nonexistent/candidate.so", 0, "", 0.1)
+    failed = BuildResult(None, int(MeasureErrorNo.COMPILE_HOST), "boom", 0.1)
+    runner = LocalRunner(enable_adaptive_evaluator=False, number=1, repeat=1,
+                         min_repeat_ms=60_000, timeout=2)
+    try:
+        results = runner.run(inputs, [broken, failed, built[2]])
+    finally:
+        runner.close()
+    assert results[0].error_no == MeasureErrorNo.RUNTIME_DEVICE
+    assert results[1].error_no == MeasureErrorNo.COMPILE_HOST and results[1].costs == ("boom",)
+    # A measurement asking for a minute of repeats overruns the 2 s timeout.
+    assert results[2].error_no == MeasureErrorNo.RUN_TIMEOUT
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"number": 0}, "number"), ({"timeout": 0}, "timeout"),
+    ({"min_converge_coef": float("nan")}, "min_converge_coef"),
+    ({"cooldown_interval": -1}, "cooldown_interval"),
+])
+def test_runner_rejects_bad_options(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        LocalRunner(**kwargs)
+
+
+def test_builder_rejects_bad_options():
+    with pytest.raises(ValueError, match="n_parallel"):
+        LocalBuilder(n_parallel=0)
+    with pytest.raises(ValueError, match="timeout"):
+        LocalBuilder(timeout=-1)

@@ -1,0 +1,66 @@
+"""Adaptive timing inside real RPC servers (tracker + two servers on 127.0.0.1)."""
+import os
+import tempfile
+
+import numpy as np
+import pytest
+import tvm
+
+import adatune.task
+from adatune.measure import MeasureInput, RPCRunner, kernels, local_cluster, time_adaptive
+from adatune.measure.builder import LocalBuilder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with local_cluster(n_servers=2, key="adatune-test", timeout=90) as cl:
+        yield cl
+    for pid in cl.pids:  # every process of the cluster is gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_time_adaptive_runs_inside_the_server(cluster):
+    spec = kernels.suite_by_name()["matmul64_tiled"]
+    lib = tvm.compile(spec.build(), target=tvm.target.Target({"kind": "llvm", "num-cores": 2}))
+    remote = cluster.connect_tracker().request(cluster.key, session_timeout=60)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "kernel.so")
+        lib.export_library(path)
+        remote.upload(path)
+    rmod = remote.load_module("kernel.so")
+    dev = remote.cpu()
+    rng = np.random.default_rng(0)
+    host = [rng.standard_normal(s).astype("float32") for s in spec.shapes]
+    args = [tvm.runtime.tensor(a, dev) for a in host]
+    res = time_adaptive(rmod, dev, *args, session=remote)
+    assert res.ok and res.impl == "cpp-rpc" and res.batches >= 3 and res.mean > 0
+    np.testing.assert_allclose(args[2].numpy(), host[0] @ host[1], rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="session"):
+        time_adaptive(rmod, dev, *args)
+
+
+def test_rpc_runner_spreads_over_both_servers(cluster):
+    task = adatune.task.create("dense", (32, 32, 32, "float32"), "llvm")
+    inputs = [MeasureInput(task.target, task, task.config_space.get(i))
+              for i in task.config_space.sample(6, rng=0)]
+    builder = LocalBuilder(n_parallel=2, timeout=30)
+    runner = RPCRunner(cluster.key, cluster.host, cluster.tracker_port, timeout=30,
+                       check_correctness=True)
+    try:
+        assert runner.n_parallel == 2
+        results = runner.run(inputs, builder.build(inputs))
+    finally:
+        runner.close()
+        builder.close()
+    assert [r.error_no for r in results] == [0] * 6, [r.costs for r in results]
+    # process_info is "pid:ppid"; the parent of each session process is its server.
+    servers = {key.split(":")[1] for key in runner.server_counts}
+    assert servers == {str(p.pid) for p in cluster.servers}
+
+
+def test_rpc_runner_without_servers_is_a_clear_error(cluster):
+    with pytest.raises(RuntimeError, match="no RPC server is registered under key 'nobody'"):
+        RPCRunner("nobody", cluster.host, cluster.tracker_port)
