@@ -1,0 +1,127 @@
+"""Model-based tuning: a cost model, a model optimizer and an epsilon policy.
+
+Every ``plan_size`` measurements the cost model is refitted on everything measured so
+far, epsilon is recomputed, and simulated annealing finds the ``plan_size`` unvisited
+configs the model likes best. The next plan measures the top
+``plan_size - round(eps * plan_size)`` of them, then random unvisited configs. Before
+the first fit everything is random.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, List, Optional, Union
+
+import numpy as np
+
+from .cost_model import CostModel
+from .epsilon import DEFAULT_EPS_RANGE, EpsilonPolicy, FixedEpsilon, UncertaintyEpsilon
+from .sa import SimulatedAnnealingOptimizer
+from .tuner import Tuner
+
+__all__ = ["ModelBasedTuner"]
+
+logger = logging.getLogger(__name__)
+
+
+class ModelBasedTuner(Tuner):
+    """Tuner driven by a cost model.
+
+    Parameters
+    ----------
+    task : Task
+    cost_model : CostModel
+        Bound to ``task.config_space``.
+    model_optimizer : SimulatedAnnealingOptimizer, optional
+        Defaults to one over the task's space.
+    plan_size : int, default 64
+        Measurements between two model fits, and the size of each plan.
+    epsilon : float or EpsilonPolicy, default 0.05
+        Share of random picks per plan (AutoTVM's fixed 0.05), or a policy.
+    uncertainty_aware : bool, default False
+        Use :class:`UncertaintyEpsilon` (clipped to ``eps_range``) instead of a fixed epsilon.
+    eps_range : (float, float)
+        Clip range of the uncertainty-aware epsilon.
+    seed : int, optional
+    """
+
+    def __init__(self, task: Any, cost_model: CostModel,
+                 model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
+                 plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
+                 uncertainty_aware: bool = False, eps_range=DEFAULT_EPS_RANGE, seed=None):
+        super().__init__(task, seed)
+        if not isinstance(cost_model, CostModel):
+            raise ValueError(f"ModelBasedTuner: cost_model must be a CostModel, got {cost_model!r}")
+        if cost_model.space is not self.space:
+            raise ValueError("ModelBasedTuner: cost_model is bound to another space than task.config_space")
+        if isinstance(plan_size, bool) or not isinstance(plan_size, (int, np.integer)) or plan_size < 1:
+            raise ValueError(f"ModelBasedTuner: plan_size must be a positive int, got {plan_size!r}")
+        self.cost_model = cost_model
+        self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
+        self.plan_size = int(plan_size)
+        if isinstance(epsilon, EpsilonPolicy):
+            self.epsilon_policy = epsilon
+        elif uncertainty_aware:
+            self.epsilon_policy = UncertaintyEpsilon(*eps_range)
+        else:
+            self.epsilon_policy = FixedEpsilon(float(epsilon))
+        self.trials: List[int] = []
+        self.trial_pt = 0
+        self.train_ct = 0
+        self._since_fit = 0
+        self.model_time = 0.0
+        self.epsilon_history: List[float] = []
+        self._exhausted = False
+
+    def has_next(self) -> bool:
+        return not self._exhausted and super().has_next()
+
+    def next_batch(self, batch_size: int) -> List[Any]:
+        out = []
+        while len(out) < batch_size:
+            idx = None
+            while self.trial_pt < len(self.trials):
+                cand = self.trials[self.trial_pt]
+                self.trial_pt += 1
+                if cand not in self.visited:
+                    idx = cand
+                    break
+            if idx is None:
+                picks = self.space.sample(1, self.rng, exclude=self.visited)
+                if not picks:
+                    self._exhausted = True
+                    break
+                idx = picks[0]
+            self.visited.add(idx)
+            out.append(self.space.get(idx))
+        return out
+
+    def update(self, inputs, results) -> None:
+        super().update(inputs, results)
+        self._since_fit += len(results)
+        if self._since_fit >= self.plan_size:
+            self._refit()
+
+    def _absorb_history(self, inputs, results) -> None:
+        super()._absorb_history(inputs, results)
+        self._refit()
+
+    def _refit(self) -> None:
+        self._since_fit = 0
+        if not self.xs or self.best_throughput <= 0:
+            return  # nothing to learn from yet: keep exploring at random
+        t0 = time.time()
+        self.cost_model.fit(self.xs, self.ys)
+        best = self.best_throughput / self.cost_model.y_scale_
+        eps = float(self.epsilon_policy(self.cost_model, self.space, best, self.rng))
+        self.epsilon = eps
+        self.epsilon_history.append(eps)
+        n_model = self.plan_size - int(round(eps * self.plan_size))
+        maximums = self.model_optimizer.find_maximums(
+            lambda pts: self.cost_model.acquisition(pts, best), self.plan_size, self.visited, self.rng)
+        self.trials = maximums[:n_model]
+        self.trial_pt = 0
+        self.train_ct += 1
+        self.model_time += time.time() - t0
+        logger.debug("refit #%d on %d points: eps=%.3f, %d model picks", self.train_ct, len(self.xs),
+                     eps, len(self.trials))

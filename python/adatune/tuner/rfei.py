@@ -1,0 +1,51 @@
+"""AdaTune's tuner: random forest + expected improvement + uncertainty-aware epsilon."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .cost_model import ForestCostModel
+from .epsilon import DEFAULT_EPS_RANGE
+from .model_based import ModelBasedTuner
+from .sa import SimulatedAnnealingOptimizer
+
+__all__ = ["RFEITuner"]
+
+
+class RFEITuner(ModelBasedTuner):
+    """Random-forest cost model ranked by expected improvement, dynamic epsilon.
+
+    Parameters
+    ----------
+    task : Task
+    plan_size : int, default 64
+    n_estimators : int, default 100
+    xi : float, default 0.0
+        EI margin as a fraction of the best measured throughput.
+    uncertainty_aware : bool, default True
+        Epsilon from the forest's uncertainty, clipped to ``eps_range``; ``False`` gives
+        a fixed ``epsilon``.
+    eps_range : (float, float), default (0.02, 0.5)
+    epsilon : float, default 0.05
+        Used only when ``uncertainty_aware`` is false.
+    sa_iters, sa_parallel : int
+        Simulated annealing budget (iterations, walkers).
+    n_jobs : int, default 1
+    seed : int, optional
+    """
+
+    def __init__(self, task: Any, plan_size: int = 64, n_estimators: int = 100, xi: float = 0.0,
+                 uncertainty_aware: bool = True, eps_range=DEFAULT_EPS_RANGE, epsilon: float = 0.05,
+                 sa_iters: int = 500, sa_parallel: int = 128, n_jobs: int = 1, seed: Optional[int] = None):
+        space = task.config_space
+        super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
+                                               random_state=_sub_seed(seed, 1), n_jobs=n_jobs),
+                         SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters),
+                         plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,
+                         eps_range=eps_range, seed=seed)
+
+
+def _sub_seed(seed: Optional[int], k: int) -> Optional[int]:
+    """A seed for a component, derived from the tuner's seed (None stays None)."""
+    if seed is None or not isinstance(seed, int):
+        return None
+    return (seed * 1000003 + k) % (2 ** 31)

@@ -1,0 +1,257 @@
+"""The tuning loop shared by every tuner."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+import numpy as np
+
+from ..measure.measure import MeasureInput, MeasureResult
+
+__all__ = ["Tuner", "TuneSummary", "throughput"]
+
+logger = logging.getLogger(__name__)
+
+
+def throughput(flop: float, result: MeasureResult) -> float:
+    """``flop / mean cost`` of a result (``1 / cost`` when ``flop`` is 0); 0 on failure."""
+    if result.error_no != 0:
+        return 0.0
+    cost = result.mean_cost
+    if not math.isfinite(cost) or cost <= 0:
+        return 0.0
+    return (flop if flop > 0 else 1.0) / cost
+
+
+@dataclass
+class TuneSummary:
+    """What a :meth:`Tuner.tune` call achieved.
+
+    ``best_gflops`` is ``best_throughput / 1e9`` when the task's FLOP count is known,
+    else ``None`` (``best_throughput`` is then ``1 / seconds``).
+    """
+
+    task_name: str
+    best_config: Any
+    best_throughput: float
+    best_gflops: Optional[float]
+    best_cost: float
+    n_trials: int
+    n_failed: int
+    n_resumed: int
+    wall_time: float
+    measure_time: float
+    tuner_time: float
+    history: List[Tuple[int, float, float]] = field(default_factory=list, repr=False)
+    """(trial number, throughput, seconds since start) for every trial measured here."""
+
+
+class Tuner:
+    """Base tuner: proposes configs of ``task.config_space``, learns from their results.
+
+    Subclasses implement :meth:`next_batch` and :meth:`has_next` and may extend
+    :meth:`update` (call ``super().update`` first).
+
+    Parameters
+    ----------
+    task : Task
+        Needs ``config_space``, ``name``, ``args``, ``target`` and ``flop`` (0 if unknown).
+    seed : int or numpy Generator, optional
+        Makes the proposals reproducible.
+    """
+
+    def __init__(self, task: Any, seed: Union[None, int, np.random.Generator] = None):
+        space = getattr(task, "config_space", None)
+        if space is None or not hasattr(space, "sample"):
+            raise ValueError(f"{type(self).__name__}: task {task!r} has no config_space")
+        self.task = task
+        self.space = space
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.flop = float(getattr(task, "flop", 0) or 0)
+        self.visited: Set[int] = set()
+        self.xs: List[int] = []
+        self.ys: List[float] = []
+        self.best_throughput = 0.0
+        self.best_config: Any = None
+        self.best_result: Optional[MeasureResult] = None
+        self.best_iter = -1
+        self.epsilon: Optional[float] = None
+        self.n_trials = 0
+
+    # ------------------------------------------------------------------ protocol
+    def has_next(self) -> bool:
+        """Whether unmeasured configs remain."""
+        return len(self.visited) < self.space.n_configs
+
+    def next_batch(self, batch_size: int) -> List[Any]:
+        """Up to ``batch_size`` unvisited configs (``ConfigEntity``) to measure next."""
+        raise NotImplementedError
+
+    def update(self, inputs: Sequence[MeasureInput], results: Sequence[MeasureResult]) -> None:
+        """Record measured results (failures score 0)."""
+        for inp, res in zip(inputs, results):
+            idx = int(inp.config.index)
+            score = throughput(self.flop, res)
+            self.visited.add(idx)
+            self.xs.append(idx)
+            self.ys.append(score)
+            if score > self.best_throughput:
+                self.best_throughput = score
+                self.best_config = inp.config
+                self.best_result = res
+                self.best_iter = self.n_trials
+            self.n_trials += 1
+
+    @property
+    def best_gflops(self) -> Optional[float]:
+        return self.best_throughput / 1e9 if self.flop > 0 else None
+
+    # ------------------------------------------------------------------ history
+    def _workload_key(self) -> str:
+        from ..records import Record
+
+        probe = Record.from_measure(MeasureInput(self.task.target, self.task, self.space.get(0)),
+                                    MeasureResult((1.0,), 0, 0.0, 0.0))
+        return probe.workload_key
+
+    def load_history(self, records: Union[str, os.PathLike, Iterable[Any]]) -> int:
+        """Learn from earlier records of the same workload (transfer / resume).
+
+        Records of other workloads, or whose entity is not in this space, are skipped.
+        Matching configs are marked visited, so they are never measured again.
+
+        Parameters
+        ----------
+        records : path or iterable of ``adatune.records.Record``
+            A log file (read with :func:`adatune.records.iter_records`) or records.
+
+        Returns
+        -------
+        int
+            The number of records used.
+        """
+        if isinstance(records, (str, os.PathLike)):
+            from ..records import iter_records
+
+            if not os.path.exists(records):
+                raise ValueError(f"load_history: no such log file: {records}")
+            records = iter_records(records)
+        key = self._workload_key()
+        used = 0
+        inputs, results = [], []
+        for rec in records:
+            if rec.task_name != self.task.name or rec.workload_key != key:
+                continue
+            try:
+                idx = self.space.index_of([list(e) for e in rec.entity])
+            except ValueError:
+                continue
+            if idx in self.visited:
+                continue
+            inputs.append(MeasureInput(self.task.target, self.task, self.space.get(idx)))
+            costs = tuple(rec.costs) if rec.error_no == 0 else ("from log",)
+            results.append(MeasureResult(costs, int(rec.error_no), float(rec.all_cost), float(rec.timestamp)))
+            used += 1
+        if inputs:
+            self._absorb_history(inputs, results)
+        logger.info("load_history: %d records of %s used", used, key)
+        return used
+
+    def _absorb_history(self, inputs: List[MeasureInput], results: List[MeasureResult]) -> None:
+        # History counts as measured data but not as trials of this run.
+        n = self.n_trials
+        Tuner.update(self, inputs, results)
+        self.n_trials = n
+        if self.best_iter >= n:
+            self.best_iter = -1
+
+    # ------------------------------------------------------------------ the loop
+    def tune(self, n_trial: int, measure_option: Any, early_stopping: Optional[int] = None,
+             callbacks: Sequence[Callable[["Tuner", List[MeasureInput], List[MeasureResult]], Any]] = (),
+             resume_from: Union[None, str, os.PathLike] = None) -> TuneSummary:
+        """Measure up to ``n_trial`` configs, feeding results back after each batch.
+
+        Parameters
+        ----------
+        n_trial : int
+            Trials for the whole run, including those recovered with ``resume_from``.
+        measure_option : MeasureBatch
+            ``measure_batch(inputs) -> results``; its ``n_parallel`` is the batch size.
+        early_stopping : int, optional
+            Stop when this many trials bring no better config.
+        callbacks : sequence of callables
+            ``callback(tuner, inputs, results)`` after every batch (e.g. :func:`log_to_file`).
+        resume_from : path, optional
+            A log of an earlier (interrupted) run of this task: its trials are loaded,
+            count towards ``n_trial`` and are never re-measured. A missing file is
+            treated as empty, so a run can always pass its own log.
+
+        Returns
+        -------
+        TuneSummary
+        """
+        if isinstance(n_trial, bool) or not isinstance(n_trial, (int, np.integer)) or n_trial < 0:
+            raise ValueError(f"tune: n_trial must be a non-negative int, got {n_trial!r}")
+        if not hasattr(measure_option, "measure_batch"):
+            raise ValueError(f"tune: measure_option {measure_option!r} has no measure_batch()")
+        if early_stopping is not None and early_stopping < 1:
+            raise ValueError(f"tune: early_stopping must be >= 1, got {early_stopping}")
+        for cb in callbacks:
+            if not callable(cb):
+                raise ValueError(f"tune: callback {cb!r} is not callable")
+        start = time.time()
+        n_resumed = 0
+        if resume_from is not None and os.path.exists(resume_from):
+            n_resumed = self.load_history(resume_from)
+        batch_size = max(1, int(getattr(measure_option, "n_parallel", 1) or 1))
+        measure_time = tuner_time = 0.0
+        done = n_resumed
+        n_failed = 0
+        history: List[Tuple[int, float, float]] = []
+        first_trial = self.n_trials
+        try:
+            for cb in callbacks:
+                if hasattr(cb, "start"):
+                    cb.start(self, n_trial, n_resumed)
+            while done < n_trial and self.has_next():
+                t0 = time.time()
+                configs = self.next_batch(min(batch_size, n_trial - done))
+                tuner_time += time.time() - t0
+                if not configs:
+                    break
+                inputs = [MeasureInput(self.task.target, self.task, c) for c in configs]
+                t0 = time.time()
+                results = list(measure_option.measure_batch(inputs))
+                measure_time += time.time() - t0
+                if len(results) != len(inputs):
+                    raise ValueError(f"tune: measure_batch returned {len(results)} results "
+                                     f"for {len(inputs)} inputs")
+                t0 = time.time()
+                self.update(inputs, results)
+                tuner_time += time.time() - t0
+                now = time.time() - start
+                for k, res in enumerate(results):
+                    history.append((done + k, throughput(self.flop, res), now))
+                    n_failed += res.error_no != 0
+                done += len(results)
+                for cb in callbacks:
+                    cb(self, inputs, results)
+                if early_stopping is not None and self.best_iter >= 0 \
+                        and self.n_trials - 1 - self.best_iter >= early_stopping:
+                    logger.info("early stopping: no improvement in %d trials", early_stopping)
+                    break
+        finally:
+            for cb in callbacks:
+                if hasattr(cb, "close"):
+                    cb.close()
+        best_cost = self.best_result.mean_cost if self.best_result is not None else math.inf
+        return TuneSummary(
+            task_name=str(self.task.name), best_config=self.best_config,
+            best_throughput=self.best_throughput, best_gflops=self.best_gflops,
+            best_cost=best_cost, n_trials=self.n_trials - first_trial + n_resumed, n_failed=n_failed,
+            n_resumed=n_resumed, wall_time=time.time() - start, measure_time=measure_time,
+            tuner_time=tuner_time, history=history)

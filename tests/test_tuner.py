@@ -1,0 +1,285 @@
+"""Tuners against a real (analytic) measure backend.
+
+``AnalyticMeasure`` is a replay runner over a cost function known exactly: the cost
+of a config is a smooth function of its knobs with a unique optimum, so "did the
+tuner find the optimum" has an exact answer. Some configs fail (runtime error), as
+real candidates do.
+"""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from adatune.measure.measure import MeasureErrorNo, MeasureResult
+from adatune.space import ConfigSpace
+from adatune.tuner import (GATuner, GridSearchTuner, ModelBasedTuner, RandomTuner, RFEITuner, Tuner,
+                           TUNERS, XGBTuner, create_tuner, log_to_file, progress_bar, tune)
+
+FAST = {"sa_iters": 60, "sa_parallel": 64}
+
+
+class SyntheticTask:
+    """A task with a small space: 3-way split of 16, 2-way split of 32, two choices (720 configs)."""
+
+    def __init__(self, name="synthetic_matmul", n=16, m=32):
+        space = ConfigSpace()
+        space.define_split("tile_x", n, num_outputs=3)
+        space.define_split("tile_y", m, num_outputs=2)
+        space.define_knob("unroll", [0, 8, 16, 64])
+        space.define_knob("vec", [False, True])
+        self.config_space = space
+        self.name = name
+        self.args = (n, m, "float32")
+        self.target = "llvm -keys=cpu"
+        self.flop = 2.0 * n * m * 128
+
+
+def analytic_cost(cfg):
+    """Seconds; optimum tile_x=[-1,2,4], tile_y=[-1,8], unroll=16, vec=True."""
+    x = cfg["tile_x"].factors
+    y = cfg["tile_y"].factors
+    c = (math.log2(x[1]) - 1) ** 2 + (math.log2(x[2]) - 2) ** 2 + (math.log2(y[1]) - 3) ** 2
+    c += {0: 1.0, 8: 0.3, 16: 0.0, 64: 0.6}[cfg["unroll"].val] + (0.0 if cfg["vec"].val else 1.5)
+    return 1e-4 * (1.0 + 0.5 * c)
+
+
+def fails(cfg):
+    """Configs unrolling 64 over an inner tile of 8+ "crash" at run time."""
+    return cfg["unroll"].val == 64 and cfg["tile_x"].size[-1] >= 8
+
+
+class AnalyticMeasure:
+    """A MeasureBatch replaying ``analytic_cost``; counts how often each config is measured."""
+
+    def __init__(self, n_parallel=8, interrupt_after=None):
+        self.n_parallel = n_parallel
+        self.calls = 0
+        self.measured = []
+        self.interrupt_after = interrupt_after
+
+    def measure_batch(self, inputs):
+        if self.interrupt_after is not None and self.calls >= self.interrupt_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        out = []
+        for inp in inputs:
+            self.measured.append(inp.config.index)
+            if fails(inp.config):
+                out.append(MeasureResult(("RuntimeError: unroll too deep",), MeasureErrorNo.RUNTIME_DEVICE,
+                                         0.01, time.time()))
+            else:
+                out.append(MeasureResult((analytic_cost(inp.config),) * 3, MeasureErrorNo.NO_ERROR,
+                                         0.01, time.time()))
+        return out
+
+
+def _optimum(task):
+    space = task.config_space
+    best = min(range(len(space)), key=lambda i: analytic_cost(space.get(i)) if not fails(space.get(i)) else 1)
+    return best
+
+
+def _make(name, task, seed=0):
+    kw = dict(FAST) if name in ("rfei", "xgb", "xgb-rank") else {}
+    if name in ("rfei", "xgb", "xgb-rank"):
+        kw["plan_size"] = 32
+    if name == "ga":
+        kw["pop_size"] = 32
+    return create_tuner(name, task, seed=seed, **kw)
+
+
+def test_space_size_and_unique_optimum():
+    task = SyntheticTask()
+    space = task.config_space
+    assert len(space) == 720
+    costs = sorted(analytic_cost(space.get(i)) for i in range(len(space)) if not fails(space.get(i)))
+    assert costs[0] < costs[1]  # unique optimum
+    assert sum(fails(space.get(i)) for i in range(len(space))) > 0
+
+
+@pytest.mark.parametrize("name", ["random", "grid"])
+def test_exhaustive_tuners_cover_the_space_once(name):
+    task = SyntheticTask()
+    measure = AnalyticMeasure()
+    tuner = _make(name, task)
+    summary = tuner.tune(1000, measure)
+    assert sorted(measure.measured) == list(range(720))  # every config, none twice
+    assert summary.n_trials == 720 and not tuner.has_next()
+    assert tuner.best_config.index == _optimum(task)
+    assert summary.n_failed == sum(fails(task.config_space.get(i)) for i in range(720))
+
+
+@pytest.mark.parametrize("name", ["ga", "xgb", "xgb-rank", "rfei"])
+def test_guided_tuners_find_the_optimum_with_a_quarter_of_the_space(name):
+    task = SyntheticTask()
+    measure = AnalyticMeasure()
+    tuner = _make(name, task)
+    summary = tuner.tune(180, measure)
+    assert len(set(measure.measured)) == len(measure.measured) == 180  # nothing measured twice
+    assert tuner.best_config.index == _optimum(task)
+    expected_gflops = task.flop / analytic_cost(task.config_space.get(_optimum(task))) / 1e9
+    assert summary.best_gflops == pytest.approx(expected_gflops)
+    assert summary.n_failed > 0  # failing candidates were met and survived
+
+
+def test_model_based_tuners_beat_random_on_a_large_space():
+    """On 10^5 configs, the model must find clearly better configs than random in 160 trials."""
+    task = SyntheticTask(n=1 << 16, m=1 << 10)
+    space = task.config_space
+    assert len(space) > 10 ** 4
+    random_best = []
+    for seed in range(3):
+        random_best.append(RandomTuner(task, seed=seed).tune(160, AnalyticMeasure()).best_throughput)
+    rf = RFEITuner(task, seed=0, plan_size=32, **FAST).tune(160, AnalyticMeasure())
+    assert rf.best_throughput > max(random_best)
+
+
+@pytest.mark.parametrize("name", sorted(TUNERS))
+def test_deterministic_given_a_seed(name):
+    runs = []
+    for _ in range(2):
+        measure = AnalyticMeasure()
+        _make(name, SyntheticTask(), seed=7).tune(80, measure)
+        runs.append(measure.measured)
+    assert runs[0] == runs[1]
+    if name not in ("grid",):
+        other = AnalyticMeasure()
+        _make(name, SyntheticTask(), seed=8).tune(80, other)
+        assert other.measured != runs[0]
+
+
+def test_log_to_file_and_resume_after_keyboard_interrupt(tmp_path):
+    from adatune.records import read_records
+
+    log = tmp_path / "tune.log"
+    task = SyntheticTask()
+    first = AnalyticMeasure(interrupt_after=5)
+    with pytest.raises(KeyboardInterrupt):
+        _make("rfei", task, seed=1).tune(120, first, callbacks=[log_to_file(log)], resume_from=log)
+    records, summary = read_records(log)
+    assert len(records) == 5 * 8  # every finished batch is on disk
+    lines = log.read_text().splitlines()
+    obj = json.loads(lines[0])
+    assert obj["version"] == 0.2 and obj["input"][1] == task.name
+    assert set(obj["config"]) == {"index", "code_hash", "entity"}
+    assert task.config_space.index_of(obj["config"]["entity"]) == obj["config"]["index"]
+    assert any(r.error_no == MeasureErrorNo.RUNTIME_DEVICE for r in records)
+
+    second = AnalyticMeasure()
+    tuner = _make("rfei", SyntheticTask(), seed=1)
+    result = tuner.tune(120, second, callbacks=[log_to_file(log)], resume_from=log)
+    assert result.n_resumed == 40
+    assert not set(second.measured) & set(first.measured)  # nothing re-measured
+    assert len(second.measured) == 80 and result.n_trials == 120
+    records, _ = read_records(log)
+    assert len(records) == 120
+    assert len({r.config_index for r in records}) == 120
+    # a third run with the same budget has nothing left to do
+    third = AnalyticMeasure()
+    assert _make("rfei", SyntheticTask(), seed=1).tune(120, third, resume_from=log).n_trials == 120
+    assert third.measured == []
+
+
+def test_resume_after_sigkill(tmp_path):
+    """A tuning process killed with SIGKILL mid-run keeps every finished batch."""
+    log = tmp_path / "killed.log"
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_tuner import AnalyticMeasure, SyntheticTask
+        from adatune.tuner import RandomTuner, log_to_file
+
+        class Slow(AnalyticMeasure):
+            def measure_batch(self, inputs):
+                time.sleep(0.05)
+                return super().measure_batch(inputs)
+
+        RandomTuner(SyntheticTask(), seed=3).tune(400, Slow(), callbacks=[log_to_file({str(log)!r})])
+    """)
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) >= 48:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = log.read_text().splitlines()
+    assert 48 <= len(lines) < 400 and len(lines) % 8 == 0  # whole batches only
+    done = {json.loads(line)["config"]["index"] for line in lines}
+    measure = AnalyticMeasure()
+    result = RandomTuner(SyntheticTask(), seed=4).tune(400, measure, resume_from=log)
+    assert result.n_resumed == len(lines)
+    assert not done & set(measure.measured)
+    assert len(done) + len(measure.measured) == 400
+
+
+def test_load_history_warm_starts_the_model(tmp_path):
+    log = tmp_path / "old.log"
+    task = SyntheticTask()
+    RandomTuner(task, seed=0).tune(64, AnalyticMeasure(), callbacks=[log_to_file(log)])
+    # another workload in the same log must be ignored
+    other = SyntheticTask(name="synthetic_matmul", n=32)
+    RandomTuner(other, seed=0).tune(16, AnalyticMeasure(), callbacks=[log_to_file(log)])
+    tuner = _make("rfei", SyntheticTask(), seed=0)
+    assert tuner.load_history(str(log)) == 64
+    assert tuner.train_ct == 1 and len(tuner.trials) > 0  # a model exists before any new trial
+    assert tuner.epsilon is not None and 0.02 <= tuner.epsilon <= 0.5
+    measure = AnalyticMeasure()
+    result = tuner.tune(40, measure)
+    assert result.n_trials == 40 and len(set(measure.measured)) == 40
+    history_best = tuner.ys[:64]
+    assert len(history_best) == 64 and not set(measure.measured) & set(tuner.xs[:64])
+    assert tuner.best_throughput > max(history_best)  # the warm model improves on the history
+
+
+def test_early_stopping_and_progress_bar():
+    task = SyntheticTask()
+    measure = AnalyticMeasure(n_parallel=4)
+    bar = progress_bar(720, disable=True)
+    summary = GridSearchTuner(task).tune(720, measure, early_stopping=20, callbacks=[bar])
+    assert summary.n_trials < 720
+    assert summary.n_trials - 1 - summary.history.index(max(summary.history, key=lambda h: h[1])) >= 20
+
+
+def test_top_level_tune_and_bad_arguments():
+    import adatune
+
+    task = SyntheticTask()
+    summary = adatune.tune(task, "random", n_trial=16, measure_option=AnalyticMeasure(), seed=0)
+    assert summary.n_trials == 16 and summary.best_gflops > 0
+    with pytest.raises(ValueError, match="unknown tuner"):
+        create_tuner("annealing", task)
+    with pytest.raises(ValueError, match="measure_option is required"):
+        tune(task, "random", n_trial=4)
+    with pytest.raises(ValueError, match="n_trial"):
+        RandomTuner(task).tune(-1, AnalyticMeasure())
+    with pytest.raises(ValueError, match="no measure_batch"):
+        RandomTuner(task).tune(4, object())
+    with pytest.raises(ValueError, match="no config_space"):
+        RandomTuner(object())
+    with pytest.raises(ValueError, match="does not exist"):
+        log_to_file("/nonexistent-dir/x.log")
+
+
+def test_all_failures_do_not_break_model_based_tuners():
+    class AllFail(AnalyticMeasure):
+        def measure_batch(self, inputs):
+            return [MeasureResult(("compile error",), MeasureErrorNo.COMPILE_HOST, 0.0) for _ in inputs]
+
+    task = SyntheticTask()
+    for name in ("rfei", "xgb", "ga"):
+        summary = _make(name, task).tune(70, AllFail())
+        assert summary.n_trials == 70 and summary.n_failed == 70 and summary.best_config is None
