@@ -18,6 +18,7 @@ _LAZY = {
     "time_adaptive": "adatune.measure",
     "should_stop": "adatune.measure",
     "measure_option": "adatune.measure",
+    "tune": "adatune.tuner",
 }
 
 
