@@ -172,7 +172,7 @@ def _parse_record(obj: Any, workloads: Dict[int, tuple]) -> Record:
     shash, name = workloads[index]
     return Record(
         target=target_s, task_name=name, args=args_info, config_index=-1,
-        entity=(), costs=costs, error_no=error_no, all_cost=0.0, timestamp=0.0,
+        entity=[], costs=costs, error_no=error_no, all_cost=0.0, timestamp=0.0,
         version=0.2, extra={"ms_workload_hash": shash, "ms_trace": trace},
     )
 
