@@ -19,6 +19,9 @@ _LAZY = {
     "should_stop": "adatune.measure",
     "measure_option": "adatune.measure",
     "tune": "adatune.tuner",
+    "task": "adatune.task",
+    "template": "adatune.task",
+    "apply_best": "adatune.task",
 }
 
 
