@@ -13,6 +13,6 @@ name                     arguments                                     module
 
 See ``docs/templates.md`` for the knobs of each.
 """
-from . import batch_matmul, dense  # noqa: F401  (imported to register)
+from . import batch_matmul, conv2d, dense, depthwise  # noqa: F401  (imported to register)
 
-__all__ = ["dense", "batch_matmul"]
+__all__ = ["dense", "batch_matmul", "conv2d", "depthwise"]

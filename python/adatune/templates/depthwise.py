@@ -1,0 +1,91 @@
+"""Depthwise 2-D convolution template, NCHW, channel multiplier 1.
+
+``data: [N, C, H, W]``, ``kernel: [C, 1, KH, KW]`` (TOPI's layout), output
+``[N, C, OH, OW]``.  Memory-bound: each output row tile of ``ow_i`` columns is a
+vector, ``oh_i`` rows of them accumulate in registers across the kernel window;
+channels (and row tiles) run in parallel.
+
+Knobs: ``tile_oh``, ``tile_ow`` (output rows/columns: outer, register tile),
+``unroll_kernel`` (unroll the kernel window loops), ``pad_inside`` (compute the
+padded copy of each channel inside the parallel channel loop, where it stays in
+cache, instead of as a separate pass; only when there is padding).
+"""
+from __future__ import annotations
+
+from typing import Any, List, Sequence
+
+import numpy as np
+from tvm import s_tir, te
+
+from ..task import template
+from . import _schedule as _s
+from .conv2d import _check_int, _window, conv_geometry, pad_input
+from .dense import _acc_dtype
+
+
+def _depthwise_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
+    data, kernel = inputs
+    N, C, H, W, KH, KW = args[:6]
+    stride, padding, dilation = (list(args[6:9]) + [1, 0, 1][len(args[6:9]):])
+    st, pd, dl, OH, OW = conv_geometry("depthwise_conv2d_nchw", H, W, KH, KW, stride, padding, dilation)
+    acc = _acc_dtype(str(data.dtype))
+    x = np.pad(data.astype(acc), ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
+    out = np.zeros((N, C, OH, OW), dtype=acc)
+    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, 2):
+        out += view * kernel[:, 0, kh, kw].astype(acc)[None, :, None, None]
+    return [out.astype(data.dtype)]
+
+
+@template("depthwise_conv2d_nchw", reference=_depthwise_ref)
+def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
+                          stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                          dtype: str = "float32"):
+    """Depthwise convolution, NCHW data and output, ``[C, 1, KH, KW]`` kernel."""
+    _check_int("depthwise_conv2d_nchw", N=N, C=C, H=H, W=W, KH=KH, KW=KW)
+    (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("depthwise_conv2d_nchw", H, W, KH, KW,
+                                                     stride, padding, dilation)
+    cfg.define_split("tile_oh", OH, num_outputs=2)
+    cfg.define_split("tile_ow", OW, num_outputs=2)
+    cfg.define_knob("unroll_kernel", [True, False])
+    if pads != (0, 0):
+        cfg.define_knob("pad_inside", [True, False])
+    _s.add_tile_constraint(cfg, "tile_ow", OW, ["tile_oh"])
+    cfg.add_flop(2.0 * N * C * OH * OW * KH * KW)
+
+    data = te.placeholder((N, C, H, W), dtype, name="data")
+    kernel = te.placeholder((C, 1, KH, KW), dtype, name="kernel")
+    padded = pad_input(data, (2, 3), pads)
+    kh = te.reduce_axis((0, KH), name="kh")
+    kw = te.reduce_axis((0, KW), name="kw")
+    out = te.compute(
+        (N, C, OH, OW),
+        lambda n, c, oh, ow: te.sum(
+            padded[n, c, oh * sh + kh * dh, ow * sw + kw * dw] * kernel[c, 0, kh, kw], axis=[kh, kw]),
+        name="conv")
+    sch = s_tir.Schedule(te.create_prim_func([data, kernel, out]))
+
+    block = sch.get_sblock("conv")
+    cache = sch.cache_write(block, 0, "global")
+    n, c, oh, ow, rh, rw = sch.get_loops(block)
+    oh_o, oh_i = _s.split(sch, oh, cfg["tile_oh"])
+    ow_o, ow_i = _s.split(sch, ow, cfg["tile_ow"])
+    sch.reorder(n, c, oh_o, ow_o, rh, rw, oh_i, ow_i)
+    sch.reverse_compute_at(cache, ow_o)
+    _s.vectorize_innermost(sch, cache, ow_o)
+    channel = sch.fuse(n, c)
+    sch.parallel(channel)
+    sch.unroll(oh_i)
+    sch.vectorize(ow_i)
+    if cfg["unroll_kernel"].val:
+        sch.unroll(rh)
+        sch.unroll(rw)
+    init = sch.decompose_reduction(block, rh)
+    _s.vectorize_innermost(sch, init, ow_o)
+    if padded is not data:
+        pad = sch.get_sblock("pad")
+        if cfg["pad_inside"].val:
+            sch.compute_at(pad, channel)
+            _s.vectorize_innermost(sch, pad, channel)
+        else:
+            _s.parallel_outer_vector_inner(sch, pad, 2)
+    return sch.mod["main"]
