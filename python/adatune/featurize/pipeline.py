@@ -156,26 +156,29 @@ class _Group:
         self.buffer.append(row)
 
     def _late_categoricals(self, rows: List[List[Any]]) -> None:
-        """Columns that got a string where numbers were seen: make them categorical."""
+        """Columns that got a string where numbers were seen: make them categorical.
+
+        Their values in ``rows`` from the first string on are raw (the rows were built
+        while the column was numeric) and become codes here; earlier rows keep numbers,
+        which phase 2 maps to codes of their text.
+        """
+        new = []
         for r, row in enumerate(rows):
             for c in range(_N_FIXED, len(row)):
-                v = row[c]
-                if type(v) is str:
-                    col = c - _N_FIXED
-                    if col not in self.cats:
-                        self._make_categorical(col, self.n_rows + r)
-        for col, cmap in self.cats.items():
-            start = max(self.cat_switch[col] - self.n_rows, 0)
+                if type(row[c]) is str and (c - _N_FIXED) not in self.cats:
+                    self._make_categorical(c - _N_FIXED, self.n_rows + r)
+                    new.append(c - _N_FIXED)
+        for col in new:
+            cmap = self.cats[col]
             c = col + _N_FIXED
-            for row in rows[start:]:
-                if c < len(row):
-                    v = row[c]
-                    if type(v) is str or (type(v) is not int and v is not None):
-                        text = v if type(v) is str else repr(v)
-                        code = cmap.get(text)
-                        if code is None:
-                            code = cmap[text] = len(cmap)
-                        row[c] = code
+            for row in rows[self.cat_switch[col] - self.n_rows:]:
+                v = row[c]
+                if v is not None:
+                    text = v if type(v) is str else repr(v)
+                    code = cmap.get(text)
+                    if code is None:
+                        code = cmap[text] = len(cmap)
+                    row[c] = code
 
     def flush(self) -> None:
         if not self.buffer:
