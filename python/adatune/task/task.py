@@ -267,7 +267,8 @@ class Task:
 
     # ------------------------------------------------------------------ identity
     def __reduce__(self):
-        return (_restore_task, (self.name, self.args, json.loads(self._target_json)))
+        # str(target) keeps TVM's attribute order, so the copy prints (and logs) the same
+        return (_restore_task, (self.name, self.args, json.loads(str(self.target))))
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Task) and self.name == other.name and self.args == other.args

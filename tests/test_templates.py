@@ -1,0 +1,157 @@
+"""Built-in templates: every one numerically correct against numpy on several configs.
+
+Each template is compiled for the host CPU and run on random inputs; its output is
+compared with an independent numpy computation written here (not the template's own
+reference), so a wrong schedule and a wrong reference are both caught.
+"""
+import numpy as np
+import pytest
+import tvm
+
+import adatune.task as T
+from adatune.templates import _schedule
+
+N_SAMPLED = 3
+
+
+def _run(task, config, seed=0):
+    arrays = task.make_inputs(seed)
+    tensors = [tvm.runtime.tensor(a) for a in arrays]
+    lib = task.build(config)
+    lib["main"](*tensors)
+    return arrays, [t.numpy() for t in tensors]
+
+
+def _naive_conv_nchw(x, w, stride, pad, dil):
+    """Direct convolution, one output pixel at a time (small shapes only)."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, pad, dil
+    n, ci, h, wd = x.shape
+    co, _, kh, kw = w.shape
+    xp = np.zeros((n, ci, h + 2 * ph, wd + 2 * pw), np.float64)
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, co, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3]))
+    return out
+
+
+def _naive_depthwise(x, w, stride, pad, dil):
+    n, c, h, wd = x.shape
+    out = [_naive_conv_nchw(x[:, i:i + 1], w[i:i + 1], stride, pad, dil) for i in range(c)]
+    return np.concatenate(out, axis=1)
+
+
+def _expected(name, args, arrays):
+    a, b = arrays[0].astype(np.float64), arrays[1].astype(np.float64)
+    if name == "dense":
+        return a @ b.T
+    if name == "matmul":
+        return a @ b
+    if name == "batch_matmul":
+        return np.einsum("bmk,bnk->bmn", a, b)
+    if name == "conv2d_nchw":
+        return _naive_conv_nchw(a, b, *(_schedule.pair(v, "") for v in args[7:10]))
+    if name == "conv2d_nhwc":
+        x = a.transpose(0, 3, 1, 2)
+        w = b.transpose(3, 2, 0, 1)
+        return _naive_conv_nchw(x, w, *(_schedule.pair(v, "") for v in args[7:10])).transpose(0, 2, 3, 1)
+    if name == "depthwise_conv2d_nchw":
+        return _naive_depthwise(a, b, *(_schedule.pair(v, "") for v in args[6:9]))
+    raise AssertionError(name)
+
+
+CASES = [
+    ("dense", (24, 32, 20, "float32")),
+    ("matmul", (17, 48, 12, "float32")),
+    ("batch_matmul", (3, 16, 24, 10, "float32")),
+    ("conv2d_nchw", (1, 8, 9, 10, 16, 3, 3, 1, 1, 1, "float32")),
+    ("conv2d_nchw", (2, 4, 11, 9, 8, 3, 2, (2, 1), (1, 0), (1, 2), "float32")),
+    ("conv2d_nhwc", (1, 9, 10, 8, 16, 3, 3, 1, 1, 1, "float32")),
+    ("conv2d_nhwc", (2, 11, 9, 4, 8, 1, 3, 2, (0, 1), 1, "float32")),
+    ("depthwise_conv2d_nchw", (1, 8, 12, 10, 3, 3, 1, 1, 1, "float32")),
+    ("depthwise_conv2d_nchw", (2, 3, 13, 11, 5, 3, 2, 2, (2, 1), "float32")),
+]
+
+
+@pytest.mark.parametrize("name,args", CASES, ids=[f"{n}{a[:4]}" for n, a in CASES])
+def test_template_correct_on_several_configs(name, args):
+    task = T.create(name, args, "llvm")
+    space = task.config_space
+    picks = space.sample(N_SAMPLED, rng=7)
+    picks += [0, len(space) - 1]  # all-ones tiles and the largest tiles, valid or not
+    assert len(set(picks)) >= 3
+    for index in picks:
+        arrays, outs = _run(task, index)
+        want = _expected(name, args, arrays)
+        got = outs[task.output_indices[0]]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"{name} config {space.get(index)}")
+        assert task.check_outputs(outs)
+
+
+def test_float64_dense():
+    task = T.create("dense", (8, 16, 8, "float64"))
+    arrays, outs = _run(task, task.config_space.sample(1, rng=0)[0])
+    assert outs[2].dtype == np.float64
+    np.testing.assert_allclose(outs[2], arrays[0] @ arrays[1].T, rtol=1e-12)
+
+
+def test_flop_counts():
+    assert T.create("dense", (4, 8, 16)).flop == 2 * 4 * 8 * 16
+    assert T.create("batch_matmul", (3, 4, 8, 16)).flop == 2 * 3 * 4 * 8 * 16
+    # ResNet-18 conv2_x: 1x64x56x56, 64 filters 3x3, stride 1, pad 1
+    assert T.create("conv2d_nchw", (1, 64, 56, 56, 64, 3, 3, 1, 1)).flop == 2 * 64 * 56 * 56 * 64 * 9
+    assert T.create("conv2d_nhwc", (1, 56, 56, 64, 64, 3, 3, 2, 1)).flop == 2 * 64 * 28 * 28 * 64 * 9
+    assert T.create("depthwise_conv2d_nchw", (1, 32, 10, 10, 3, 3, 1, 0)).flop == 2 * 32 * 8 * 8 * 9
+
+
+def test_space_knobs_and_tile_constraint():
+    space = T.create("dense", (64, 64, 64)).config_space
+    assert list(space.knobs) == ["tile_y", "tile_x", "tile_k", "reduce_outer", "unroll_k"]
+    valid = space.sample(50, rng=1)
+    assert valid
+    for index in valid:
+        cfg = space.get(index)
+        bn, mi = cfg["tile_x"].size[-1], cfg["tile_y"].size[-1]
+        assert bn >= _schedule.MIN_VECTOR
+        assert bn * mi <= _schedule.MAX_TILE_ELEMS
+    assert not space.is_valid(0)  # panel width 1 is not a vector
+    conv = T.create("conv2d_nchw", (1, 16, 8, 8, 32, 3, 3, 1, 1)).config_space
+    assert {"tile_co", "tile_oh", "tile_ow", "tile_ci", "reduce_order", "unroll_kw"} == set(conv.knobs)
+    # a depthwise convolution without padding has no padding knob
+    assert "pad_inside" not in T.create("depthwise_conv2d_nchw", (1, 4, 8, 8, 3, 3, 1, 0)).config_space
+    assert "pad_inside" in T.create("depthwise_conv2d_nchw", (1, 4, 8, 8, 3, 3, 1, 1)).config_space
+
+
+def test_prime_extents_keep_a_valid_config():
+    # 13 and 7 have no divisor >= 4 but themselves: the constraint must still admit configs
+    space = T.create("dense", (13, 7, 5)).config_space
+    valid = [i for i in range(len(space)) if space.is_valid(i)]
+    assert valid
+    assert all(space.get(i)["tile_x"].size[-1] == 7 for i in valid)
+
+
+@pytest.mark.parametrize("name,args,match", [
+    ("dense", (0, 4, 4), "M must be a positive int"),
+    ("matmul", (4, 4.5, 4), "N must be a positive int"),
+    ("conv2d_nchw", (1, 4, 8, 8, 4, 3, 3, 0), "stride"),
+    ("conv2d_nhwc", (1, 2, 2, 4, 4, 5, 5, 1, 0), "does not fit"),
+    ("depthwise_conv2d_nchw", (1, 4, 8, 8, 3, 3, "1"), "stride must be an int"),
+])
+def test_bad_arguments_are_named(name, args, match):
+    with pytest.raises(ValueError, match=match):
+        T.create(name, args).config_space
+
+
+def test_wrong_output_is_detected():
+    task = T.create("conv2d_nhwc", (1, 6, 6, 4, 8, 3, 3, 1, 1))
+    arrays, outs = _run(task, task.config_space.sample(1, rng=3)[0])
+    assert task.check_outputs(outs)
+    outs[2][0, 1, 2, 3] += 0.5
+    assert not task.check_outputs(outs)
+    outs[2][...] = np.nan
+    assert not task.check_outputs(outs)
