@@ -1,0 +1,193 @@
+"""Offline replay of the adaptive evaluator's stopping rule on real GPU timings.
+
+Kernel Tuner cache files (``../shared/data/kernel_tuner/{convolution,pnpoly}/
+{RTX_2080_Ti,RTX_3090}.json.gz``, from AutoTuningAssociation/benchmark_hub, MIT) keep,
+for every valid configuration, ``times``: about 10 individual runs in the order they
+were taken.  The replay treats every recorded run as one batch mean (there is no
+separate warm-up call: a run that is consumed counts as used, the first included),
+feeds the prefixes ``times[:k]`` for k = 1, 2, ... to ``should_stop`` and stops at the
+first True or when the recorded runs run out; the configuration's reported cost is
+``estimate(prefix)``.
+
+Metrics per file: the share of recorded runs saved (1 - used / recorded), and the
+relative error ``|estimate / median(all recorded runs) - 1|`` (median and 99th
+percentile over configurations).  ``savings`` over all files sums runs over files.
+
+Reproduce (from the repository root)::
+
+    python bench/stopping_replay.py                 # table: paper rule vs shipped rule
+    python bench/stopping_replay.py --json out.json # plus the raw numbers
+    python bench/stopping_replay.py --quick         # every 4th configuration only
+
+The paper rule and the shipped defaults run side by side in one process.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+from adatune.measure.policy import StopPolicy  # noqa: E402
+
+DATA_DIR = os.path.join(os.path.dirname(ROOT), "shared", "data", "kernel_tuner")
+FILES = ("convolution/RTX_2080_Ti.json.gz", "convolution/RTX_3090.json.gz",
+         "pnpoly/RTX_2080_Ti.json.gz", "pnpoly/RTX_3090.json.gz")
+# The bar the shipped defaults must meet (docs/evaluator-policy.md).
+BAR = {"median_err": 0.005, "p99_err": 0.03, "savings": 0.50}
+
+
+def default_paths() -> List[str]:
+    """The four Kernel Tuner cache files in the shared data folder."""
+    return [os.path.join(DATA_DIR, f) for f in FILES]
+
+
+def load_times(path: str, stride: int = 1) -> List[List[float]]:
+    """Recorded runs of every valid configuration (every ``stride``-th, in file order).
+
+    Raises
+    ------
+    ValueError
+        When the file has no ``cache`` mapping or no configuration with ``times``.
+    """
+    with gzip.open(path, "rt") as f:
+        doc = json.load(f)
+    cache = doc.get("cache") if isinstance(doc, dict) else None
+    if not isinstance(cache, dict):
+        raise ValueError(f"{path}: no 'cache' mapping of configurations")
+    series = [[float(t) for t in v["times"]] for v in cache.values()
+              if isinstance(v, dict) and isinstance(v.get("times"), list) and v["times"]]
+    if not series:
+        raise ValueError(f"{path}: no configuration carries a list of 'times'")
+    return series[::stride]
+
+
+def replay_series(series: Iterable[Sequence[float]], policy: StopPolicy) -> Dict[str, Any]:
+    """Replay one policy on a list of recorded run sequences."""
+    used = recorded = ran_out = 0
+    errors = []
+    for times in series:
+        n = len(times)
+        k = 1
+        while k < n and not policy.should_stop(times[:k]):
+            k += 1
+        if k == n and not policy.should_stop(times):
+            ran_out += 1
+        ref = float(np.median(times))
+        errors.append(abs(policy.estimate(times[:k]) / ref - 1.0))
+        used += k
+        recorded += n
+    errs = np.asarray(errors)
+    return {
+        "configs": len(errors), "recorded": recorded, "used": used,
+        "savings": 1.0 - used / recorded, "ran_out": ran_out,
+        "median_err": float(np.median(errs)), "p99_err": float(np.percentile(errs, 99)),
+        "max_err": float(errs.max()),
+    }
+
+
+def replay_file(path: str, stride: int = 1, policy: Optional[StopPolicy] = None,
+                **policy_kwargs: Any) -> Dict[str, Any]:
+    """Replay a stopping rule on one cache file.
+
+    Parameters
+    ----------
+    path : str
+        A Kernel Tuner cache file (gzipped JSON).
+    stride : int
+        Use every ``stride``-th configuration (1: all).
+    policy : StopPolicy, optional
+        The rule; default ``StopPolicy(**policy_kwargs)``.
+    **policy_kwargs :
+        Fields of :class:`StopPolicy` (ignored when ``policy`` is given).
+
+    Returns
+    -------
+    dict
+        ``configs, recorded, used, savings, ran_out, median_err, p99_err, max_err``
+        (errors are fractions, not percent).
+    """
+    if policy is None:
+        policy = StopPolicy(**policy_kwargs)
+    out = replay_series(load_times(path, stride), policy)
+    out["file"] = os.path.relpath(path, DATA_DIR) if path.startswith(DATA_DIR) else path
+    return out
+
+
+def replay_all(paths: Optional[Sequence[str]] = None, stride: int = 1,
+               policy: Optional[StopPolicy] = None, **policy_kwargs: Any) -> Dict[str, Any]:
+    """Replay a rule on several files; ``savings`` sums runs over all of them.
+
+    Returns
+    -------
+    dict
+        ``files``: per-file results (see :func:`replay_file`); ``savings``, ``used``,
+        ``recorded``; ``meets_bar``: whether every file has median error <= 0.5 % and
+        p99 error <= 3 % and the summed savings are >= 50 %.
+    """
+    if policy is None:
+        policy = StopPolicy(**policy_kwargs)
+    files = [replay_file(p, stride, policy) for p in (paths or default_paths())]
+    used = sum(f["used"] for f in files)
+    recorded = sum(f["recorded"] for f in files)
+    savings = 1.0 - used / recorded
+    meets = savings >= BAR["savings"] and all(
+        f["median_err"] <= BAR["median_err"] and f["p99_err"] <= BAR["p99_err"] for f in files)
+    return {"files": files, "used": used, "recorded": recorded, "savings": savings,
+            "meets_bar": meets, "policy": {k: _jsonable(v) for k, v in
+                                            __import__("dataclasses").asdict(policy).items()}}
+
+
+def _jsonable(v: Any) -> Any:
+    return str(v) if isinstance(v, float) and math.isinf(v) else v
+
+
+def _table(paper: Dict[str, Any], ours: Dict[str, Any]) -> str:
+    head = ("| file | configs | saved paper | saved ours | median err paper | median err ours "
+            "| p99 err paper | p99 err ours | ran out (ours) |")
+    rows = [head, "|" + " --- |" * 9]
+    for a, b in zip(paper["files"], ours["files"]):
+        rows.append(
+            f"| {b['file']} | {b['configs']} | {a['savings']:.1%} | {b['savings']:.1%} "
+            f"| {a['median_err']:.2%} | {b['median_err']:.2%} | {a['p99_err']:.2%} "
+            f"| {b['p99_err']:.2%} | {b['ran_out']} |")
+    rows.append(f"| **all** | {sum(f['configs'] for f in ours['files'])} "
+                f"| {paper['savings']:.1%} | {ours['savings']:.1%} | | | | | |")
+    return "\n".join(rows)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", metavar="PATH", help="write the raw numbers here")
+    ap.add_argument("--quick", action="store_true", help="every 4th configuration only")
+    ap.add_argument("--data", nargs="*", metavar="FILE", help="cache files (default: shared)")
+    args = ap.parse_args(argv)
+    stride = 4 if args.quick else 1
+    paths = args.data or default_paths()
+    t0 = time.perf_counter()
+    paper = replay_all(paths, stride, StopPolicy.paper())
+    t1 = time.perf_counter()
+    ours = replay_all(paths, stride, StopPolicy())
+    t2 = time.perf_counter()
+    print(_table(paper, ours))
+    print(f"\nshipped defaults meet the bar (median <= 0.5 %, p99 <= 3 % per file, "
+          f"savings >= 50 %): {ours['meets_bar']}   [replay {t1 - t0:.1f} s paper, "
+          f"{t2 - t1:.1f} s ours]")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"stride": stride, "bar": BAR, "paper": paper, "ours": ours,
+                       "seconds": {"paper": t1 - t0, "ours": t2 - t1}}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
