@@ -217,3 +217,11 @@ def test_features_values():
     with pytest.raises(ValueError, match="bad config index"):
         cfg.features([len(cfg)])
     assert factors_of(48) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 48]
+
+
+def test_random_neighbors_vectorised():
+    space = _huge_space()
+    pts = space.sample(500, np.random.default_rng(0))
+    nbs = space.random_neighbors(pts, np.random.default_rng(1))
+    for p, q in zip(pts, nbs):
+        assert sum(a != b for a, b in zip(space.digits(p), space.digits(q))) == 1

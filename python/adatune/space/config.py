@@ -314,6 +314,28 @@ class ConfigSpace:
             v += 1
         return int(index) + (v - digits[k]) * strides[k]
 
+    def random_neighbors(self, indices: Sequence[int], rng: RngLike = None) -> List[int]:
+        """:meth:`random_neighbor` of each index, vectorised (simulated annealing's step)."""
+        gen = _rng(rng)
+        idx = [int(i) for i in indices]
+        radices, strides = self._layout()
+        movable = np.array([k for k, r in enumerate(radices) if r > 1], dtype=np.int64)
+        if not idx or movable.size == 0:
+            return idx
+        total = self.n_configs
+        if total >= _INT64_SAFE:
+            return [self.random_neighbor(i, gen) for i in idx]
+        arr = np.asarray(idx, dtype=np.int64)
+        if arr.min() < 0 or arr.max() >= total:
+            raise ValueError(f"random_neighbors: index out of range [0, {total})")
+        rad = np.asarray(radices, dtype=np.int64)
+        strd = np.asarray(strides, dtype=np.int64)
+        k = movable[gen.integers(movable.size, size=arr.size)]
+        cur = (arr // strd[k]) % rad[k]
+        new = gen.integers(0, rad[k] - 1)
+        new = new + (new >= cur)
+        return (arr + (new - cur) * strd[k]).tolist()
+
     # ------------------------------------------------------------------ features
     def feature_names(self) -> List[str]:
         return [f for k in self._knobs.values() for f in k.feature_names()]

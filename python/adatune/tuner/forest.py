@@ -42,7 +42,7 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: flo
     d = mean - float(best) - float(xi)
     pos = std > 0
     safe = np.where(pos, std, 1.0)
-    z = d / safe
+    z = np.clip(d / safe, -40.0, 40.0)  # beyond |z| = 40, Phi is 0 or 1 and phi is 0
     ei = d * ndtr(z) + safe * np.exp(-0.5 * z * z) / _SQRT_2PI
     return np.where(pos, np.maximum(ei, 0.0), np.maximum(d, 0.0))
 

@@ -90,7 +90,7 @@ class SimulatedAnnealingOptimizer:
             t, cool = float(self.temp), 0.0
         k = last_change = 0
         while k < self.n_iter and k < last_change + self.early_stop:
-            new_points = [space.random_neighbor(p, rng) for p in points]
+            new_points = space.random_neighbors(points, rng)
             new_scores = np.asarray(score(new_points), dtype=np.float64)
             accept_p = np.exp(np.minimum((new_scores - scores) / (t + 1e-5), 1.0))
             accept = rng.random(len(points)) < accept_p
