@@ -105,6 +105,11 @@ class PostgresServer:
             time.sleep(0.1)
 
 
+# Test modules import the fixture, so pytest may hold one session fixture per module:
+# they share one server, stopped when the last of them is torn down.
+_shared = {"server": None, "users": 0}
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """URL of a PostgreSQL server running for this test session."""
@@ -118,13 +123,19 @@ def postgres_url():
         except KeyError:
             pytest.skip("running as root and there is no `postgres` user to run initdb "
                         "as: install the Debian package `postgresql`")
-    server = PostgresServer(bin_dir)
+    if _shared["server"] is None:
+        server = PostgresServer(bin_dir)
+        try:
+            server.start()
+        except Exception:
+            server.stop()
+            raise
+        _shared["server"] = server
+    _shared["users"] += 1
     try:
-        server.start()
-    except Exception:
-        server.stop()
-        raise
-    try:
-        yield server.url
+        yield _shared["server"].url
     finally:
-        server.stop()
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared["server"].stop()
+            _shared["server"] = None
