@@ -72,6 +72,7 @@ class ModelBasedTuner(Tuner):
         self.model_time = 0.0
         self.epsilon_history: List[float] = []
         self._exhausted = False
+        self.epsilon = 1.0  # every pick is random until the first fit
 
     def has_next(self) -> bool:
         return not self._exhausted and super().has_next()
