@@ -167,3 +167,29 @@ def test_real_logs_and_metaschedule(tmp_path):
     for i, name in enumerate(header[:-2]):
         if name.startswith("sp_"):
             assert abs(np.mean([r[i] for r in rows])) < 1e-5
+
+
+def test_parallel_workers_write_the_same_tables(tmp_path, monkeypatch):
+    import adatune.featurize.pipeline as pipeline
+
+    # Cut even this small input into byte ranges read by two worker processes.
+    monkeypatch.setattr(pipeline, "_RANGE_BYTES", 16 << 10)
+    real = (NNFUSION / "all_tuned_topi_dense.1000.log").read_text().splitlines()
+    mixed = [_line("llvm", "t", [1], 2, u, [1e-3 * (i + 1)], index=i)
+             for i, u in enumerate([0, 16, 3, 16, 5, 0, 7] * 20 + ["auto", 16, "off"])]
+    lines = real[:400] + mixed + ["{not json"] + real[400:800]
+    log = tmp_path / "big.log"
+    log.write_text("\n".join(lines) + "\n")
+    serial = featurize_log(log, tmp_path / "a", n_jobs=1)
+    parallel = featurize_log(log, tmp_path / "b", n_jobs=2)
+    assert serial.n_records == parallel.n_records == len(lines) - 1
+    for key, path in serial.tables.items():
+        other = parallel.tables[key]
+        assert path.read_text() == other.read_text()
+        meta_a = path.with_name(path.name[:-4] + ".meta.json").read_text()
+        meta_b = other.with_name(other.name[:-4] + ".meta.json").read_text()
+        assert json.loads(meta_a)["categorical"] == json.loads(meta_b)["categorical"]
+    bad_line = lines.index("{not json") + 1
+    assert [(e.line, e.reason) for e in parallel.summary.errors] == [(bad_line, "bad_json")]
+    assert parallel.summary.lines_read == serial.summary.lines_read == len(lines)
+    assert parallel.summary.files == 1

@@ -2,13 +2,17 @@
 
 Phase 1 streams the records once: each record becomes a row of raw feature values
 (strings replaced by category codes as they appear), buffered per (target, task)
-group and flushed as binary float64 blocks to one temporary file per group, while
-running sums give each numeric column's mean and variance.
+group and flushed as binary float64 blocks to a temporary file per group, while
+running sums give each numeric column's mean and variance.  With ``n_jobs > 1`` the
+input is cut into parts (files, and byte ranges of large files) read by worker
+processes, each with its own groups; their columns, category maps and sums are
+merged afterwards.
 
 Phase 2 reads each group's blocks back, normalises numeric columns
 (``(x - mean) / std``, std 0 taken as 1), and writes ``OUT/<target>/<task>.csv`` and
 ``<task>.meta.json`` (column names, means, stds, category maps and label kind: what
-:class:`FeatureEncoder` needs to featurize new records the same way).
+:class:`FeatureEncoder` needs to featurize new records the same way).  With workers,
+each part's rows are formatted in parallel and the pieces concatenated in input order.
 
 Memory holds, per group, the column index, the category maps, the running sums and
 one buffer of at most ``buffer_rows`` rows: it grows with the number of groups and
@@ -21,17 +25,21 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..records.reader import iter_records, log_files
-from ..records.summary import ReadSummary
+from ..records.metaschedule import iter_metaschedule_db
+from ..records.reader import _iter_autotvm_file, log_files
+from ..records.summary import ReadError, ReadSummary
 from ..records.target import target_dirname
 from .features import LABEL_GFLOPS, LABEL_INV_COST, record_features, record_values
 from .flops import estimate_flops
@@ -47,6 +55,9 @@ META_VERSION = 1
 _N_FIXED = 3
 _HEADER = np.dtype("<i8")
 _FLOPS_CACHE_MAX = 100_000
+# Parallel reads cut files into ranges of about this size; smaller inputs stay serial.
+_RANGE_BYTES = 16 << 20
+_FLOAT_FORMAT = "%.7g"
 
 
 @dataclass
@@ -66,6 +77,23 @@ class FeaturizeResult:
     tables: Dict[Tuple[str, str], Path] = field(default_factory=dict)
     n_records: int = 0
     summary: ReadSummary = field(default_factory=ReadSummary)
+
+
+@dataclass
+class _Part:
+    """Phase-1 output of one group in one part of the input."""
+
+    target: str
+    task_name: str
+    tmp_path: Path
+    names: List[str]
+    cats: Dict[int, Dict[str, int]]
+    cat_switch: Dict[int, int]
+    sums: np.ndarray
+    sqsums: np.ndarray
+    counts: np.ndarray
+    n_rows: int
+    flops_missing: bool
 
 
 class _Schema:
@@ -100,6 +128,7 @@ class _Group:
         self.counts = np.zeros(0, dtype=np.int64)
         self.buffer: List[List[Any]] = []
         self.n_rows = 0
+        self.flops_missing = False
 
     # -- phase 1 -------------------------------------------------------------
     def _schema(self, key: tuple, record) -> _Schema:
@@ -134,6 +163,8 @@ class _Group:
 
     def add(self, record, schema: _Schema, values: List[Any], label_inv: float,
             flops: float) -> None:
+        if flops != flops:
+            self.flops_missing = True
         cats = self.cats
         for pos, col in schema.cat:
             v = values[pos]
@@ -211,8 +242,17 @@ class _Group:
         self.n_rows += len(rows)
         self.buffer = []
 
+    def state(self) -> "_Part":
+        """The picklable result of phase 1 for this group (after a final flush)."""
+        self.flush()
+        return _Part(self.target, self.task_name, self.tmp_path, list(self.names),
+                     dict(self.cats), dict(self.cat_switch), self.sums, self.sqsums,
+                     self.counts, self.n_rows, self.flops_missing)
 
-def _iter_blocks(path: Path):
+
+def _iter_blocks(path: Path) -> Iterator[np.ndarray]:
+    if not path.exists():
+        return
     with open(path, "rb") as f:
         while True:
             head = f.read(16)
@@ -223,152 +263,69 @@ def _iter_blocks(path: Path):
             yield data.reshape(int(n_rows), int(width))
 
 
-def _write_group(group: _Group, out_dir: Path, task_file: str) -> Path:
-    """Phase 2 for one group: normalise, write the CSV and its metadata."""
-    n_feat = len(group.names)
-    means = np.zeros(n_feat)
-    stds = np.ones(n_feat)
-    is_cat = np.zeros(n_feat, dtype=bool)
-    for idx in group.cats:
-        is_cat[idx] = True
-    for idx in range(n_feat):
-        if is_cat[idx] or group.counts[idx] == 0:
-            continue
-        n = group.counts[idx]
-        mean = group.sums[idx] / n
-        std = math.sqrt(max(group.sqsums[idx] / n - mean * mean, 0.0))
-        # Variance from running sums loses digits when |mean| >> std: treat a spread
-        # below float noise as none (std 0 -> 1).
-        if std <= 1e-9 * max(1.0, abs(mean)):
-            std = 1.0
-        means[idx], stds[idx] = mean, std
-    num_cols = np.flatnonzero(~is_cat)
-    cat_cols = np.flatnonzero(is_cat)
+# ----------------------------------------------------------------------------- phase 1
 
-    # Label kind: GFLOPS only when every row's workload has known FLOPs.
-    all_flops = group.n_rows > 0
-    for block in _iter_blocks(group.tmp_path):
-        if np.isnan(block[:, 1]).any():
-            all_flops = False
-            break
-    label_kind = LABEL_GFLOPS if all_flops else LABEL_INV_COST
-
-    cell = ["%d" if c else "%.7g" for c in is_cat.tolist()]
-    fmt = ",".join(cell + ["%.7g", "%d"]) + "\n"
-    csv_path = out_dir / f"{task_file}.csv"
-    header = group.names + ["label", "error_no"]
-    row_start = 0
-    with open(csv_path, "w", encoding="utf-8", newline="") as out:
-        out.write(",".join(header) + "\n")
-        for block in _iter_blocks(group.tmp_path):
-            n_rows, bw = block.shape
-            table = np.full((n_rows, n_feat + 2), np.nan)
-            table[:, :bw - _N_FIXED] = block[:, _N_FIXED:]
-            # Columns that turned categorical after numbers were stored: map those
-            # numbers to codes of their text now.
-            for idx in cat_cols.tolist():
-                stop = min(group.cat_switch[idx] - row_start, n_rows)
-                if stop > 0:
-                    cmap = group.cats[idx]
-                    col = table[:stop, idx]
-                    for r in range(stop):
-                        v = col[r]
-                        if v == v:
-                            text = repr(int(v)) if v.is_integer() else repr(float(v))
-                            col[r] = cmap.setdefault(text, len(cmap))
-            num = (table[:, num_cols] - means[num_cols]) / stds[num_cols]
-            num[~np.isfinite(num)] = 0.0  # missing numeric -> the mean
-            table[:, num_cols] = num
-            cat = table[:, cat_cols]
-            cat[np.isnan(cat)] = -1.0  # missing category
-            table[:, cat_cols] = cat
-            if label_kind == LABEL_GFLOPS:
-                table[:, n_feat] = block[:, 1] * block[:, 0] / 1e9
-            else:
-                table[:, n_feat] = block[:, 0]
-            table[:, n_feat + 1] = block[:, 2]
-            out.write("".join([fmt % row for row in map(tuple, table.tolist())]))
-            row_start += n_rows
-
-    meta = {
-        "meta_version": META_VERSION,
-        "target": group.target,
-        "task_name": group.task_name,
-        "n_rows": group.n_rows,
-        "columns": group.names,
-        "numeric": {group.names[i]: {"mean": float(means[i]), "std": float(stds[i])}
-                    for i in num_cols.tolist()},
-        "categorical": {group.names[i]: group.cats[i] for i in cat_cols.tolist()},
-        "label": label_kind,
-        "label_doc": ("GFLOPS = FLOPs / mean cost / 1e9" if label_kind == LABEL_GFLOPS
-                      else "1 / mean cost in seconds") + "; 0 for failed records",
-        "missing": {"numeric": 0.0, "categorical": -1},
-        "float_format": "%.7g",
-    }
-    meta_path = out_dir / f"{task_file}.meta.json"
-    with open(meta_path, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=1)
-    return csv_path
-
-
-def _total_bytes(path: Union[str, os.PathLike]) -> Optional[int]:
-    total = 0
+def _units(path: Union[str, os.PathLike], n_jobs: int) -> List[Tuple[str, Path, int, Any]]:
+    """Input parts: ``(kind, path, start, end)``; large plain files cut in byte ranges."""
+    units = []
     for kind, file in log_files(path):
-        if kind == "ms":
-            folder = file if file.is_dir() else file.parent
-            total += sum(p.stat().st_size for p in folder.glob("database_*.json"))
-        elif file.suffix == ".gz":
-            return None  # decompressed size unknown up front
+        if kind == "autotvm" and file.suffix != ".gz" and n_jobs > 1:
+            size = file.stat().st_size
+            n = max(1, min(4 * n_jobs, size // _RANGE_BYTES))
+            bounds = [size * i // n for i in range(n)] + [size]
+            units.extend(("autotvm", file, a, b) for a, b in zip(bounds, bounds[1:]))
         else:
-            total += file.stat().st_size
-    return total
+            units.append((kind, file, 0, None))
+    return units
 
 
-def featurize_log(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
-                  progress: bool = False, buffer_rows: int = 4096,
-                  tmp_dir: Optional[Union[str, os.PathLike]] = None) -> FeaturizeResult:
-    """Featurize a log (file, directory or MetaSchedule database) into per-task tables.
+def _unit_bytes(unit) -> int:
+    kind, file, start, end = unit
+    if kind == "ms":
+        folder = file if file.is_dir() else file.parent
+        return sum(p.stat().st_size for p in folder.glob("database_*.json"))
+    if end is not None:
+        return end - start
+    return file.stat().st_size
 
-    Parameters
-    ----------
-    path : str or path
-        What to read (see :func:`adatune.records.iter_records`).
-    out_dir : str or path
-        Receives ``<target>/<task>.csv`` and ``<target>/<task>.meta.json``.
-    progress : bool
-        Show a progress bar over the bytes read (tqdm, on stderr).
-    buffer_rows : int
-        Rows buffered per group before a flush to its temporary file.
-    tmp_dir : str or path, optional
-        Where the temporary files go (default: a fresh folder in the system's).
 
-    Returns
-    -------
-    FeaturizeResult
-    """
-    if not isinstance(buffer_rows, int) or buffer_rows < 1:
-        raise ValueError(f"buffer_rows must be a positive integer, got {buffer_rows!r}")
-    out_dir = Path(out_dir)
-    total = _total_bytes(path)  # also raises FileNotFoundError for a bad path
-    result = FeaturizeResult()
-    work = Path(tempfile.mkdtemp(prefix="adatune-featurize-", dir=tmp_dir))
-    bar = None
-    on_bytes = None
-    if progress:
-        from tqdm import tqdm
+_progress_counter = None
 
-        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc="featurize", dynamic_ncols=True)
-        on_bytes = bar.update
-    try:
-        groups: Dict[Tuple[str, str], _Group] = {}
-        flops_cache: Dict[str, Optional[float]] = {}
-        for record in iter_records(path, result.summary, on_bytes):
-            key = (record.target, record.task_name)
-            group = groups.get(key)
+
+def _init_worker(counter) -> None:
+    global _progress_counter
+    _progress_counter = counter
+
+
+def _report_bytes(n: int) -> None:
+    with _progress_counter.get_lock():
+        _progress_counter.value += n
+
+
+def _phase1(units, work_dir: str, buffer_rows: int, on_bytes=None
+            ) -> Tuple[List[_Part], ReadSummary, List[Tuple[int, ReadError]]]:
+    """Featurize some input parts into temporary files; also used in workers."""
+    if on_bytes is None and _progress_counter is not None:
+        on_bytes = _report_bytes
+    work = Path(work_dir)
+    groups: Dict[Tuple[str, str], _Group] = {}
+    flops_cache: Dict[tuple, Optional[float]] = {}
+    summary = ReadSummary(max_errors=100)
+    unit_errors: List[Tuple[int, ReadError]] = []
+    for u, unit in enumerate(units):
+        kind, file, start, end = unit
+        unit_summary = ReadSummary(max_errors=100)
+        unit_summary.files = 1 if start == 0 else 0
+        if kind == "ms":
+            records = iter_metaschedule_db(file, unit_summary, on_bytes)
+        else:
+            records = _iter_autotvm_file(file, unit_summary, on_bytes, start, end)
+        for record in records:
+            gkey = (record.target, record.task_name)
+            group = groups.get(gkey)
             if group is None:
-                group = groups[key] = _Group(record.target, record.task_name,
-                                             work / f"g{len(groups)}.bin")
+                group = groups[gkey] = _Group(record.target, record.task_name,
+                                              work / f"g{len(groups)}.bin")
             key, values = record_values(record)
             schema = group.schema(key, record)
             # FLOPs depend on the workload: within one task and feature layout the
@@ -387,10 +344,360 @@ def featurize_log(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike
             group.add(record, schema, values, inv, math.nan if flops is None else flops)
             if len(group.buffer) >= buffer_rows:
                 group.flush()
-        if bar is not None:
-            bar.close()
-            bar = None
-        _write_tables(groups, out_dir, result)
+        # errors keep their unit so the caller can make range line numbers absolute
+        unit_errors.extend((u, e) for e in unit_summary.errors)
+        unit_summary.errors = []
+        summary.merge(unit_summary)
+    return [g.state() for g in groups.values()], summary, unit_errors
+
+
+# ----------------------------------------------------------------------------- merging
+
+@dataclass
+class _Table:
+    """One output table: the merged columns, categories and statistics of its parts."""
+
+    target: str
+    task_name: str
+    names: List[str] = field(default_factory=list)
+    cats: Dict[int, Dict[str, int]] = field(default_factory=dict)
+    parts: List[Tuple[_Part, np.ndarray, Dict[int, np.ndarray]]] = field(default_factory=list)
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sqsums: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    n_rows: int = 0
+    flops_missing: bool = False
+
+
+def _merge(parts: List[_Part]) -> Dict[Tuple[str, str], _Table]:
+    tables: Dict[Tuple[str, str], _Table] = {}
+    index: Dict[Tuple[str, str], Dict[str, int]] = {}
+    for part in parts:
+        key = (part.target, part.task_name)
+        table = tables.get(key)
+        if table is None:
+            table = tables[key] = _Table(part.target, part.task_name)
+            index[key] = {}
+        columns = index[key]
+        col_map = np.empty(len(part.names), dtype=np.int64)
+        for i, name in enumerate(part.names):
+            j = columns.get(name)
+            if j is None:
+                j = columns[name] = len(table.names)
+                table.names.append(name)
+            col_map[i] = j
+        # category codes of this part -> merged codes, in order of first appearance
+        luts: Dict[int, np.ndarray] = {}
+        for i, cmap in part.cats.items():
+            merged = table.cats.setdefault(int(col_map[i]), {})
+            lut = np.empty(len(cmap), dtype=np.float64)
+            for text, code in sorted(cmap.items(), key=lambda kv: kv[1]):
+                lut[code] = merged.setdefault(text, len(merged))
+            luts[i] = lut
+        width = len(table.names)
+        for name in ("sums", "sqsums", "counts"):
+            arr = getattr(table, name)
+            if len(arr) < width:
+                arr = np.concatenate([arr, np.zeros(width - len(arr), dtype=arr.dtype)])
+            src = getattr(part, name)
+            np.add.at(arr, col_map[:len(src)], src[:len(col_map)])
+            setattr(table, name, arr)
+        table.parts.append((part, col_map, luts))
+        table.n_rows += part.n_rows
+        table.flops_missing |= part.flops_missing
+    return tables
+
+
+# ----------------------------------------------------------------------------- phase 2
+
+def _statistics(table: _Table) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_feat = len(table.names)
+    means, stds = np.zeros(n_feat), np.ones(n_feat)
+    is_cat = np.zeros(n_feat, dtype=bool)
+    for idx in table.cats:
+        is_cat[idx] = True
+    for idx in range(n_feat):
+        if is_cat[idx] or table.counts[idx] == 0:
+            continue
+        n = table.counts[idx]
+        mean = table.sums[idx] / n
+        std = math.sqrt(max(table.sqsums[idx] / n - mean * mean, 0.0))
+        # Variance from running sums loses digits when |mean| >> std: treat a spread
+        # below float noise as none (std 0 -> 1).
+        if std <= 1e-9 * max(1.0, abs(mean)):
+            std = 1.0
+        means[idx], stds[idx] = mean, std
+    return means, stds, is_cat
+
+
+def _code_numbers(column: np.ndarray, cmap: Dict[str, int]) -> None:
+    """Numbers stored before a column turned categorical -> codes of their text."""
+    for r in range(len(column)):
+        v = column[r]
+        if v == v:
+            text = repr(int(v)) if float(v).is_integer() else repr(float(v))
+            code = cmap.get(text)
+            if code is None:
+                code = cmap[text] = len(cmap)
+            column[r] = code
+
+
+def _precode(table: _Table) -> None:
+    """Give codes to the numbers stored before their column turned categorical.
+
+    Done once here, before formatting (possibly in workers), so that every part
+    agrees on the codes.
+    """
+    for part, col_map, _ in table.parts:
+        part_cat = {int(col_map[i]): i for i in part.cats}
+        todo = []
+        for col in table.cats:
+            i = part_cat.get(col)
+            if i is None:
+                if col in col_map:
+                    todo.append((col, int(np.flatnonzero(col_map == col)[0]), None))
+            elif part.cat_switch[i] > 0:
+                todo.append((col, i, part.cat_switch[i]))
+        if not todo:
+            continue
+        row_start = 0
+        for block in _iter_blocks(part.tmp_path):
+            n_rows, bw = block.shape
+            for col, i, switch in todo:
+                if _N_FIXED + i >= bw:
+                    continue
+                stop = n_rows if switch is None else min(max(switch - row_start, 0), n_rows)
+                if stop > 0:
+                    _code_numbers(block[:stop, _N_FIXED + i].copy(), table.cats[col])
+            row_start += n_rows
+
+
+def _format_part(job) -> str:
+    """Write one part's rows of a table, normalised, as CSV text to ``job['out']``.
+
+    The category maps must already hold every value (see :func:`_precode`).
+    """
+    part, col_map, luts = job["part"], job["col_map"], job["luts"]
+    means, stds, is_cat = job["means"], job["stds"], job["is_cat"]
+    cats = job["cats"]
+    n_feat = len(is_cat)
+    num_cols = np.flatnonzero(~is_cat)
+    cat_cols = np.flatnonzero(is_cat)
+    cell = ["%d" if c else _FLOAT_FORMAT for c in is_cat.tolist()]
+    fmt = ",".join(cell + [_FLOAT_FORMAT, "%d"]) + "\n"
+    part_cat = {int(col_map[i]): i for i in part.cats}
+    row_start = 0
+    with open(job["out"], job.get("mode", "w"), encoding="utf-8", newline="") as out:
+        for block in _iter_blocks(part.tmp_path):
+            n_rows, bw = block.shape
+            table = np.full((n_rows, n_feat + 2), np.nan)
+            table[:, col_map[:bw - _N_FIXED]] = block[:, _N_FIXED:]
+            for col in cat_cols.tolist():
+                i = part_cat.get(col)
+                column = table[:, col]
+                if i is None:
+                    stop = n_rows  # numeric in this part: every value is a number
+                else:
+                    stop = min(max(part.cat_switch[i] - row_start, 0), n_rows)
+                    coded = column[stop:]
+                    ok = ~np.isnan(coded)
+                    coded[ok] = luts[i][coded[ok].astype(np.int64)]
+                if stop > 0:
+                    _code_numbers(column[:stop], cats[col])
+            num = (table[:, num_cols] - means[num_cols]) / stds[num_cols]
+            num[~np.isfinite(num)] = 0.0  # missing numeric -> the mean
+            table[:, num_cols] = num
+            cat = table[:, cat_cols]
+            cat[np.isnan(cat)] = -1.0  # missing category
+            table[:, cat_cols] = cat
+            if job["label_kind"] == LABEL_GFLOPS:
+                table[:, n_feat] = block[:, 1] * block[:, 0] / 1e9
+            else:
+                table[:, n_feat] = block[:, 0]
+            table[:, n_feat + 1] = block[:, 2]
+            out.write("".join([fmt % row for row in map(tuple, table.tolist())]))
+            row_start += n_rows
+    return job["out"]
+
+
+def _write_meta(table: _Table, means, stds, is_cat, label_kind: str, path: Path) -> None:
+    num_cols = np.flatnonzero(~is_cat).tolist()
+    cat_cols = np.flatnonzero(is_cat).tolist()
+    meta = {
+        "meta_version": META_VERSION,
+        "target": table.target,
+        "task_name": table.task_name,
+        "n_rows": table.n_rows,
+        "columns": table.names,
+        "numeric": {table.names[i]: {"mean": float(means[i]), "std": float(stds[i])}
+                    for i in num_cols},
+        "categorical": {table.names[i]: table.cats[i] for i in cat_cols},
+        "label": label_kind,
+        "label_doc": ("GFLOPS = FLOPs / mean cost / 1e9" if label_kind == LABEL_GFLOPS
+                      else "1 / mean cost in seconds") + "; 0 for failed records",
+        "missing": {"numeric": 0.0, "categorical": -1},
+        "float_format": _FLOAT_FORMAT,
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+
+
+def _table_files(tables: Dict[Tuple[str, str], _Table], out_dir: Path
+                 ) -> Dict[Tuple[str, str], Tuple[Path, str]]:
+    used: Dict[Path, set] = {}
+    files = {}
+    for (target, task_name) in tables:
+        target_dir = out_dir / target_dirname(target)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        names = used.setdefault(target_dir, set())
+        task_file = target_dirname(task_name)
+        if task_file in names:  # two task names that sanitise alike
+            task_file = f"{task_file}-{len(names)}"
+        names.add(task_file)
+        files[(target, task_name)] = (target_dir, task_file)
+    return files
+
+
+def _phase2(tables: Dict[Tuple[str, str], _Table], out_dir: Path, work: Path,
+            pool: Optional[ProcessPoolExecutor], result: FeaturizeResult) -> None:
+    files = _table_files(tables, out_dir)
+    jobs = []
+    plans = {}
+    for key, table in tables.items():
+        _precode(table)
+        means, stds, is_cat = _statistics(table)
+        label_kind = LABEL_GFLOPS if table.n_rows and not table.flops_missing \
+            else LABEL_INV_COST
+        plans[key] = (means, stds, is_cat, label_kind)
+        for p, (part, col_map, luts) in enumerate(table.parts):
+            jobs.append((key, {"part": part, "col_map": col_map, "luts": luts,
+                               "means": means, "stds": stds, "is_cat": is_cat,
+                               "cats": table.cats, "label_kind": label_kind,
+                               "out": str(work / f"t{len(jobs)}.csv")}))
+    if pool is not None:
+        outputs = list(pool.map(_format_part, [job for _, job in jobs]))
+    else:
+        outputs = [_format_part(job) for _, job in jobs]
+    pieces: Dict[Tuple[str, str], List[str]] = {}
+    for (key, _), piece in zip(jobs, outputs):
+        pieces.setdefault(key, []).append(piece)
+    for key, table in tables.items():
+        target_dir, task_file = files[key]
+        csv_path = target_dir / f"{task_file}.csv"
+        with open(csv_path, "wb") as out:
+            out.write((",".join(table.names + ["label", "error_no"]) + "\n").encode())
+            for piece in pieces.get(key, []):
+                with open(piece, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        means, stds, is_cat, label_kind = plans[key]
+        _write_meta(table, means, stds, is_cat, label_kind,
+                    target_dir / f"{task_file}.meta.json")
+        result.tables[key] = csv_path
+        result.n_records += table.n_rows
+
+
+# ----------------------------------------------------------------------------- driver
+
+def _count_lines_before(path: Path, start: int) -> int:
+    """Lines before the first line a range read starting at byte ``start`` reads."""
+    with open(path, "rb") as f:
+        f.seek(start - 1)
+        first = start - 1 + len(f.readline())  # as _iter_autotvm_file skips ahead
+        f.seek(0)
+        n, remaining = 0, first
+        while remaining > 0:
+            chunk = f.read(min(remaining, 1 << 24))
+            if not chunk:
+                break
+            n += chunk.count(b"\n")
+            remaining -= len(chunk)
+    return n
+
+
+def featurize_log(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike],
+                  progress: bool = False, buffer_rows: int = 4096, n_jobs: int = 1,
+                  tmp_dir: Optional[Union[str, os.PathLike]] = None) -> FeaturizeResult:
+    """Featurize a log (file, directory or MetaSchedule database) into per-task tables.
+
+    Parameters
+    ----------
+    path : str or path
+        What to read (see :func:`adatune.records.iter_records`).
+    out_dir : str or path
+        Receives ``<target>/<task>.csv`` and ``<target>/<task>.meta.json``.
+    progress : bool
+        Show a progress bar over the bytes read (tqdm, on stderr).
+    buffer_rows : int
+        Rows buffered per group before a flush to its temporary file.
+    n_jobs : int
+        Worker processes (-1: one per CPU).  Inputs under 16 MiB are read serially.
+    tmp_dir : str or path, optional
+        Where the temporary files go (default: a fresh folder in the system's).
+
+    Returns
+    -------
+    FeaturizeResult
+        The tables written, their row count and the read summary.  Any ``n_jobs``
+        gives the same tables (up to rounding in the summed statistics).
+    """
+    if not isinstance(buffer_rows, int) or buffer_rows < 1:
+        raise ValueError(f"buffer_rows must be a positive integer, got {buffer_rows!r}")
+    if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs!r}")
+    if n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    out_dir = Path(out_dir)
+    units = _units(path, n_jobs)  # raises FileNotFoundError for a bad path
+    sizes = [_unit_bytes(u) for u in units]
+    total = None if any(u[1].suffix == ".gz" for u in units) else sum(sizes)
+    if len(units) < 2 or sum(sizes) < _RANGE_BYTES:
+        n_jobs = 1
+    result = FeaturizeResult()
+    work = Path(tempfile.mkdtemp(prefix="adatune-featurize-", dir=tmp_dir))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                   desc="featurize", dynamic_ncols=True)
+    try:
+        if n_jobs == 1:
+            parts, summary, errors = _phase1(units, str(work), buffer_rows,
+                                             bar.update if bar is not None else None)
+            results = [(parts, summary, errors, list(range(len(units))))]
+            pool = None
+            tables = _merge(parts)
+            if bar is not None:
+                bar.close()
+                bar = None
+            _phase2(tables, out_dir, work, None, result)
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            counter = ctx.Value("q", 0)
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx,
+                                     initializer=_init_worker,
+                                     initargs=(counter,)) as pool:
+                # contiguous runs of parts per worker keep each group's rows in order
+                chunks = _split(list(range(len(units))), sizes, n_jobs)
+                futures = []
+                for w, idx in enumerate(chunks):
+                    wdir = work / f"w{w}"
+                    wdir.mkdir()
+                    futures.append(pool.submit(_phase1, [units[i] for i in idx], str(wdir),
+                                               buffer_rows))
+                while bar is not None and not all(f.done() for f in futures):
+                    time.sleep(0.2)
+                    bar.update(counter.value - bar.n)
+                results = [(*f.result(), idx) for f, idx in zip(futures, chunks)]
+                if bar is not None:
+                    bar.update(counter.value - bar.n)
+                    bar.close()
+                    bar = None
+                parts = [p for r in results for p in r[0]]
+                tables = _merge(parts)
+                _phase2(tables, out_dir, work, pool, result)
+        for parts, summary, errors, idx in results:
+            result.summary.merge(_with_absolute_lines(summary, errors, idx, units))
     finally:
         if bar is not None:
             bar.close()
@@ -400,17 +707,28 @@ def featurize_log(path: Union[str, os.PathLike], out_dir: Union[str, os.PathLike
     return result
 
 
-def _write_tables(groups: Dict[Tuple[str, str], _Group], out_dir: Path,
-                  result: FeaturizeResult) -> None:
-    used: Dict[Path, set] = {}
-    for (target, task_name), group in groups.items():
-        group.flush()
-        target_dir = out_dir / target_dirname(target)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        names = used.setdefault(target_dir, set())
-        task_file = target_dirname(task_name)
-        if task_file in names:  # two task names that sanitise alike
-            task_file = f"{task_file}-{len(names)}"
-        names.add(task_file)
-        result.tables[(target, task_name)] = _write_group(group, target_dir, task_file)
-        result.n_records += group.n_rows
+def _split(indices: List[int], sizes: List[int], n: int) -> List[List[int]]:
+    """Cut ``indices`` into at most ``n`` contiguous runs of about equal total size."""
+    total = sum(sizes) or 1
+    runs: List[List[int]] = [[]]
+    acc = 0
+    for i in indices:
+        if runs[-1] and acc >= total * len(runs) / n and len(runs) < n:
+            runs.append([])
+        runs[-1].append(i)
+        acc += sizes[i]
+    return [r for r in runs if r]
+
+
+def _with_absolute_lines(summary: ReadSummary, errors, idx: List[int], units) -> ReadSummary:
+    summary.errors = []
+    offsets: Dict[int, int] = {}
+    for u, err in errors:
+        kind, file, start, _ = units[idx[u]]
+        if start:
+            if u not in offsets:
+                offsets[u] = _count_lines_before(file, start)
+            err = ReadError(err.path, err.line + offsets[u], err.reason, err.message)
+        if len(summary.errors) < summary.max_errors:
+            summary.errors.append(err)
+    return summary

@@ -15,7 +15,7 @@ from .metaschedule import is_metaschedule_db, iter_metaschedule_db
 from .record import Record, RecordError, decode
 from .summary import ReadSummary
 
-__all__ = ["iter_records", "read_records", "log_files", "LOG_SUFFIXES"]
+__all__ = ["iter_records", "iter_log_range", "read_records", "log_files", "LOG_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +63,26 @@ def _open_binary(path: Path):
 
 
 def _iter_autotvm_file(path: Path, summary: ReadSummary,
-                       on_bytes: Optional[Callable[[int], None]]) -> Iterator[Record]:
+                       on_bytes: Optional[Callable[[int], None]],
+                       start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
+    """Records of one AutoTVM file, or of the lines starting in bytes [start, end).
+
+    With ``start > 0`` line numbers in ``summary`` count from the first line read
+    (the caller knows how many lines precede ``start``).
+    """
     pending = 0
     rejected_before = summary.rejected
     with _open_binary(path) as f:
+        pos = 0
+        if start > 0:
+            # Begin at the first line starting at or after `start`.
+            f.seek(start - 1)
+            pos = start - 1 + len(f.readline())
         for lineno, raw in enumerate(f, 1):
+            if end is not None and pos >= end:
+                break
             n = len(raw)
+            pos += n
             summary.bytes_read += n
             if on_bytes is not None:
                 pending += n
@@ -94,6 +108,20 @@ def _iter_autotvm_file(path: Path, summary: ReadSummary,
     n_bad = summary.rejected - rejected_before
     if n_bad:
         logger.warning("%s: %d malformed line(s) skipped", path, n_bad)
+
+
+def iter_log_range(path: PathLike, start: int, end: Optional[int],
+                   summary: Optional[ReadSummary] = None,
+                   on_bytes: Optional[Callable[[int], None]] = None) -> Iterator[Record]:
+    """Records of the lines of an uncompressed AutoTVM log that start in [start, end).
+
+    Splitting a file at arbitrary byte offsets and reading each range this way reads
+    every line exactly once (parallel readers).  Line numbers in ``summary`` count
+    from the range's first line.
+    """
+    if summary is None:
+        summary = ReadSummary()
+    yield from _iter_autotvm_file(Path(path), summary, on_bytes, start, end)
 
 
 def iter_records(path: PathLike, summary: Optional[ReadSummary] = None,
