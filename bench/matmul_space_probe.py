@@ -8,7 +8,7 @@ Reproduce::
 
     PYTHONPATH=python python bench/matmul_space_probe.py            # full
     PYTHONPATH=python python bench/matmul_space_probe.py --quick    # ~30 s
-    PYTHONPATH=python python bench/matmul_space_probe.py --random 20 --json probe.json
+    PYTHONPATH=python python bench/matmul_space_probe.py --random 20 --conv --json probe.json
 
 TVM's runtime thread pool starts with a single thread on these VMs (its big/little
 core detection finds one "big" core), so the script sets ``TVM_NUM_THREADS`` to the
@@ -43,6 +43,16 @@ HAND_PICKED = [
     ("matmul", [-1, 8, 4], [-1, 4, 16], [-1, 4], False, False, False),
 ]
 QUICK = [0, 1, 5]
+# ResNet-18 conv2_x layer (1x64x56x56, 64 filters 3x3, stride 1, pad 1), both layouts:
+# (tile_co, tile_oh, tile_ow, tile_ci, reduce_order, unroll_kw)
+RESNET_CONV = {"conv2d_nchw": (1, 64, 56, 56, 64, 3, 3, 1, 1, 1, "float32"),
+               "conv2d_nhwc": (1, 56, 56, 64, 64, 3, 3, 1, 1, 1, "float32")}
+CONV_PICKED = [
+    ([-1, 16], [-1, 2], [-1, 2], [-1, 64], "k_ci", True),
+    ([-1, 16], [-1, 1], [-1, 4], [-1, 64], "k_ci", True),
+    ([-1, 32], [-1, 1], [-1, 2], [-1, 64], "k_ci", True),
+    ([-1, 16], [-1, 1], [-1, 4], [-1, 16], "ci_k", False),
+]
 #: Pause letting spinning runtime threads go to sleep before the other library runs.
 _SETTLE_S = 0.5
 
@@ -61,6 +71,11 @@ def _warm_up(call, seconds: float = 0.3) -> None:
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         call()
+
+
+def _conv_entity(row):
+    names = ["tile_co", "tile_oh", "tile_ow", "tile_ci", "reduce_order", "unroll_kw"]
+    return {"entity": [[k, "sp" if k.startswith("tile") else "ot", v] for k, v in zip(names, row)]}
 
 
 def _time_numpy(n: int, repeats: int) -> list:
@@ -98,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="three configs, fewer repeats")
     parser.add_argument("--random", type=int, default=0, help="also time N random valid dense configs")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--conv", action="store_true",
+                        help="also time hand-picked conv2d configs on a ResNet-18 layer")
     parser.add_argument("--json", default=None, help="write raw numbers here")
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 15)
@@ -108,27 +125,31 @@ def main(argv=None) -> int:
     flop = 2.0 * n ** 3
     rows = []
     picked = [HAND_PICKED[i] for i in QUICK] if args.quick else HAND_PICKED
-    configs = [(row[0], _entity(row), "hand") for row in picked]
+    configs = [(row[0], (n, n, n, "float32"), _entity(row), "hand") for row in picked]
+    if args.conv:
+        for name, conv_args in RESNET_CONV.items():
+            configs += [(name, conv_args, _conv_entity(row), "hand") for row in CONV_PICKED]
     if args.random:
         dense = adatune.task.create("dense", (n, n, n, "float32"))
         for idx in dense.config_space.sample(args.random, rng=0):
-            configs.append(("dense", idx, "random"))
+            configs.append(("dense", (n, n, n, "float32"), idx, "random"))
 
     # numpy before and after the TVM kernels, never interleaved: OpenBLAS's and TVM's
     # worker threads spin for a while after each call and would slow each other down.
     numpy_times = _time_numpy(n, repeats)
     time.sleep(_SETTLE_S)
-    for name, config, kind in configs:
-        task = adatune.task.create(name, (n, n, n, "float32"))
+    for name, task_args, config, kind in configs:
+        task = adatune.task.create(name, task_args)
         entity = task.config(config)
         try:
             runs = _time_config(task, entity, repeats)
         except Exception as err:  # noqa: BLE001 - a failing config is reported, not fatal
             print(f"config {entity} failed: {err}", file=sys.stderr)
             continue
-        rows.append({"template": name, "kind": kind, "index": entity.index, "config": str(entity),
+        rows.append({"template": name, "args": list(task_args), "kind": kind, "index": entity.index, "config": str(entity),
                      "entity": entity.to_json_dict()["entity"], "seconds": runs,
-                     "gflops": flop / statistics.median(runs) / 1e9, "best_gflops": flop / min(runs) / 1e9})
+                     "gflops": task.flop / statistics.median(runs) / 1e9,
+                     "best_gflops": task.flop / min(runs) / 1e9})
     time.sleep(_SETTLE_S)
     numpy_times += _time_numpy(n, repeats)
     np_gflops = flop / statistics.median(numpy_times) / 1e9
@@ -144,10 +165,14 @@ def main(argv=None) -> int:
     for r in sorted(rows, key=lambda r: -r["gflops"]):
         print(f"| {r['template']} | {r['kind']} | `{r['config']}` | {r['gflops']:.1f} | "
               f"{r['ratio_to_numpy']:.2f} | {r['best_gflops']:.1f} | {r['best_ratio_to_numpy']:.2f} |")
-    best = max(rows, key=lambda r: r["gflops"]) if rows else None
+    gemm = [r for r in rows if not r["template"].startswith("conv")]
+    best = max(gemm, key=lambda r: r["gflops"]) if gemm else None
     if best:
         print(f"\nbest config: {best['gflops']:.1f} GFLOPS median = {best['ratio_to_numpy']:.2f}x numpy's "
-              f"median; best-of-runs ratio {max(r['best_ratio_to_numpy'] for r in rows):.2f}")
+              f"median; best-of-runs ratio {max(r['best_ratio_to_numpy'] for r in gemm):.2f}")
+    if args.conv:
+        print("(conv2d rows: ResNet-18 conv2_x, 1x64x56x56 * 64x64x3x3; their ratio is to numpy's "
+              "matmul GFLOPS, a roofline-style reference, not a conv baseline)")
     if args.random:
         rnd = [r["ratio_to_numpy"] for r in rows if r["kind"] == "random"]
         if rnd:

@@ -22,7 +22,6 @@ logger = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _REGISTRY: Dict[str, "TemplateSpec"] = {}
 _LOCK = threading.Lock()
-_BUILTINS_LOADED = False
 
 
 @dataclass(frozen=True)
@@ -109,12 +108,10 @@ def _describe(func: Callable[..., Any]) -> str:
 
 
 def _load_builtins() -> None:
-    # Importing the package registers the built-in templates; done on first lookup so
-    # that worker processes which only unpickle a Task find them too.
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("adatune.templates")
+    # Importing the package registers the built-in templates; done on lookup so that
+    # worker processes which only unpickle a Task find them too.  The import system
+    # makes this cheap after the first time and safe across threads.
+    importlib.import_module("adatune.templates")
 
 
 def get_template(name: str) -> TemplateSpec:
