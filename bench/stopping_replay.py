@@ -18,6 +18,7 @@ Reproduce (from the repository root)::
     python bench/stopping_replay.py                 # table: paper rule vs shipped rule
     python bench/stopping_replay.py --json out.json # plus the raw numbers
     python bench/stopping_replay.py --quick         # every 4th configuration only
+    python bench/stopping_replay.py --ablation      # the defaults with one part off
 
 The paper rule and the shipped defaults run side by side in one process.
 """
@@ -151,6 +152,31 @@ def _jsonable(v: Any) -> Any:
     return str(v) if isinstance(v, float) and math.isinf(v) else v
 
 
+# Each row switches one part of the shipped rule off (docs/evaluator-policy.md).
+ABLATIONS = (
+    ("shipped defaults", {}),
+    ("no regime detection (regime_tol=inf)", {"regime_tol": math.inf, "warmup_max": math.inf}),
+    ("no newest-batch agreement (last_tol=inf)", {"last_tol": math.inf}),
+    ("no settle wait (settle_batches=1)", {"settle_batches": 1}),
+    ("no standard-error test (max_rel_se=inf)", {"max_rel_se": math.inf}),
+    ("any transient is a warm-up (warmup_max=inf)", {"warmup_max": math.inf}),
+    ("short segment allowed (stable_ratio=0.5)", {"stable_ratio": 0.5}),
+    ("estimate drops the whole prefix (max_drop=20)", {"max_drop": 20}),
+    ("no fallback (fallback_drop=2)", {"fallback_drop": 2}),
+)
+
+
+def _ablation_table(rows: Sequence[Any]) -> str:
+    names = [f["file"].replace(".json.gz", "") for f in rows[0][1]["files"]]
+    out = ["| variant | saved | " + " | ".join(f"{n} med / p99" for n in names) + " | bar |",
+           "|" + " --- |" * (len(names) + 3)]
+    for label, res in rows:
+        cells = " | ".join(f"{f['median_err']:.2%} / {f['p99_err']:.2%}" for f in res["files"])
+        out.append(f"| {label} | {res['savings']:.1%} | {cells} | "
+                   f"{'yes' if res['meets_bar'] else 'no'} |")
+    return "\n".join(out)
+
+
 def _table(paper: Dict[str, Any], ours: Dict[str, Any]) -> str:
     head = ("| file | configs | saved paper | saved ours | median err paper | median err ours "
             "| p99 err paper | p99 err ours | ran out (ours) |")
@@ -169,6 +195,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", metavar="PATH", help="write the raw numbers here")
     ap.add_argument("--quick", action="store_true", help="every 4th configuration only")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also replay the defaults with one part switched off at a time")
     ap.add_argument("--data", nargs="*", metavar="FILE", help="cache files (default: shared)")
     args = ap.parse_args(argv)
     stride = 4 if args.quick else 1
@@ -182,10 +210,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"\nshipped defaults meet the bar (median <= 0.5 %, p99 <= 3 % per file, "
           f"savings >= 50 %): {ours['meets_bar']}   [replay {t1 - t0:.1f} s paper, "
           f"{t2 - t1:.1f} s ours]")
+    raw = {"stride": stride, "bar": BAR, "paper": paper, "ours": ours,
+           "seconds": {"paper": t1 - t0, "ours": t2 - t1}}
+    if args.ablation:
+        rows = [(label, ours if not change else
+                 replay_all(paths, stride, StopPolicy(**change))) for label, change in ABLATIONS]
+        print("\n" + _ablation_table(rows))
+        raw["ablation"] = {label: res for label, res in rows}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"stride": stride, "bar": BAR, "paper": paper, "ours": ours,
-                       "seconds": {"paper": t1 - t0, "ours": t2 - t1}}, f, indent=2)
+            json.dump(raw, f, indent=2, default=_jsonable)
     return 0
 
 

@@ -172,6 +172,16 @@ def test_header_documents_the_positional_order():
     assert fields == [f.name for f in dataclasses.fields(StopPolicy)]
 
 
+def test_plugin_field_list_follows_the_dataclass():
+    # src/policy_fields.h (the FFI registrant's X-macro) must list the same fields in
+    # the same order, or positional calls would bind values to the wrong parameters.
+    with open(os.path.join(ROOT, "src", "policy_fields.h")) as f:
+        text = f.read()
+    block = re.search(r"#define ADATUNE_POLICY_FIELD_LIST\(X\)(.*?)\n\n", text, re.S).group(1)
+    names = re.findall(r"X\((?:int64_t|double|bool), (\w+)\)", block)
+    assert names == [f.name for f in dataclasses.fields(StopPolicy)]
+
+
 # ------------------------------------------------------------ the replay bar
 
 def test_replay_meets_the_bar_on_real_gpu_timings():
