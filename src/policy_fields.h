@@ -12,6 +12,7 @@
 #include <tvm/ffi/function.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "policy.h"
@@ -19,7 +20,19 @@
 #define ADATUNE_POLICY_FIELD_LIST(X) \
   X(int64_t, min_batches)            \
   X(int64_t, max_batches)            \
-  X(double, min_converge_coef)
+  X(double, min_converge_coef)       \
+  X(double, regime_tol)              \
+  X(double, regime_k)                \
+  X(double, regime_window)           \
+  X(int64_t, min_stable)             \
+  X(double, stable_ratio)            \
+  X(double, last_tol)                \
+  X(double, warmup_max)              \
+  X(int64_t, settle_batches)         \
+  X(double, max_rel_se)              \
+  X(int64_t, max_drop)               \
+  X(int64_t, fallback_drop)          \
+  X(bool, robust_estimate)
 
 namespace adatune {
 
@@ -34,7 +47,12 @@ inline bool ParseValue(const std::string& text, int64_t* out) {
 }
 
 inline bool ParseValue(const std::string& text, double* out) {
-  if (text == "nan" || text == "inf" || text == "-inf") return false;
+  // "inf" is a legitimate "no limit"; NaN never is.
+  if (text == "inf") {
+    *out = std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (text == "nan" || text == "-inf") return false;
   try {
     size_t used = 0;
     *out = std::stod(text, &used);

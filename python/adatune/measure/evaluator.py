@@ -81,8 +81,12 @@ def _resolve_module(mod: Any) -> Any:
     return mod.jit() if hasattr(mod, "jit") and not hasattr(mod, "get_function") else mod
 
 
+def _dev_type(dev: Any) -> int:
+    return int(dev.dlpack_device_type())
+
+
 def _is_remote(dev: Any) -> bool:
-    return int(dev.device_type) >= RPC_SESS_MASK
+    return _dev_type(dev) >= RPC_SESS_MASK
 
 
 def _check_args(dev: Any, args: Sequence[Any]) -> None:
@@ -90,9 +94,7 @@ def _check_args(dev: Any, args: Sequence[Any]) -> None:
         arg_dev = getattr(arg, "device", None)
         if arg_dev is None:
             continue
-        if (int(arg_dev.device_type), int(arg_dev.device_id)) != (
-            int(dev.device_type), int(dev.device_id)
-        ):
+        if (_dev_type(arg_dev), int(arg_dev.index)) != (_dev_type(dev), int(dev.index)):
             raise ValueError(
                 f"argument {i} lives on {arg_dev}, but the kernel is timed on {dev}; "
                 "allocate it with tvm.runtime.tensor(..., device=dev)"
@@ -223,7 +225,7 @@ def _error_result(message: str, impl: str, wall: float) -> AdaptiveResult:
 def _run_cpp(fn, mod, dev, func_name, args, policy, timer_args, impl) -> AdaptiveResult:
     start = time.perf_counter()
     try:
-        raw = fn(mod, func_name, int(dev.device_type) % RPC_SESS_MASK, int(dev.device_id),
+        raw = fn(mod, func_name, _dev_type(dev) % RPC_SESS_MASK, int(dev.index),
                  timer_args["number"], timer_args["min_batch_ms"], timer_args["cooldown_ms"],
                  timer_args["flush_cache"], timer_args["max_wall_ms"], _policy_string(policy),
                  *args)
@@ -241,7 +243,7 @@ def _run_cpp(fn, mod, dev, func_name, args, policy, timer_args, impl) -> Adaptiv
 
 def _run_python(func, dev, args, policy: StopPolicy, timer_args) -> AdaptiveResult:
     clock = time.perf_counter
-    sync = dev.sync if int(dev.device_type) != 1 else (lambda: None)
+    sync = dev.sync if _dev_type(dev) != 1 else (lambda: None)
     flush = None
     if timer_args["flush_cache"]:
         import tvm_ffi
