@@ -282,7 +282,7 @@ def _policies(draw):
 
 
 @given(_series(), _policies())
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_cpp_agrees_with_python(x, p):
     stop, est = _cpp("adatune.should_stop"), _cpp("adatune.estimate")
     assert bool(stop(x, *_args(p))) == p.should_stop(x)
