@@ -72,7 +72,7 @@ def template(name: str, *, reference: Optional[Callable[..., List[Any]]] = None,
     Examples
     --------
     >>> from tvm import te
-    >>> @template("my_add", override=True)
+    >>> @template("my_add", override=True)  # doctest: +SKIP
     ... def my_add(cfg, n):
     ...     cfg.define_knob("vec", [False, True])
     ...     ...

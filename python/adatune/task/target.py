@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from typing import Any, Dict, Mapping
 
 __all__ = ["as_target", "default_target", "target_to_dict"]
+
+logger = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,9 +85,20 @@ def as_target(target: Any = None):
     if "kind" not in target:
         raise ValueError(f"target dict needs a 'kind' key, got {dict(target)!r}")
     try:
-        return tvm.target.Target(dict(target))
+        built = tvm.target.Target(dict(target))
     except Exception as err:  # noqa: BLE001 - TVM raises several error types here
         raise ValueError(f"target: TVM cannot build a target from {dict(target)!r}: {err}") from None
+    if built.kind.name == "llvm" and "mcpu" not in target and "mtriple" not in target:
+        _warn_generic_cpu()
+    return built
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_generic_cpu() -> None:
+    cpu = _host_cpu()
+    if cpu:
+        logger.warning("llvm target without 'mcpu' compiles for generic x86-64 (no AVX): "
+                       "kernels run several times slower; add 'mcpu': %r for this host", cpu)
 
 
 def target_to_dict(target: Any) -> Dict[str, Any]:
