@@ -25,6 +25,7 @@ The paper rule and the shipped defaults run side by side in one process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import math
@@ -144,8 +145,7 @@ def replay_all(paths: Optional[Sequence[str]] = None, stride: int = 1,
     meets = savings >= BAR["savings"] and all(
         f["median_err"] <= BAR["median_err"] and f["p99_err"] <= BAR["p99_err"] for f in files)
     return {"files": files, "used": used, "recorded": recorded, "savings": savings,
-            "meets_bar": meets, "policy": {k: _jsonable(v) for k, v in
-                                            __import__("dataclasses").asdict(policy).items()}}
+            "meets_bar": meets, "policy": {k: _jsonable(v) for k, v in dataclasses.asdict(policy).items()}}
 
 
 def _jsonable(v: Any) -> Any:
