@@ -144,8 +144,9 @@ def replay_all(paths: Optional[Sequence[str]] = None, stride: int = 1,
     savings = 1.0 - used / recorded
     meets = savings >= BAR["savings"] and all(
         f["median_err"] <= BAR["median_err"] and f["p99_err"] <= BAR["p99_err"] for f in files)
+    fields = {k: _jsonable(v) for k, v in dataclasses.asdict(policy).items()}
     return {"files": files, "used": used, "recorded": recorded, "savings": savings,
-            "meets_bar": meets, "policy": {k: _jsonable(v) for k, v in dataclasses.asdict(policy).items()}}
+            "meets_bar": meets, "policy": fields}
 
 
 def _jsonable(v: Any) -> Any:
