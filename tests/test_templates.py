@@ -82,8 +82,8 @@ def test_template_correct_on_several_configs(name, args):
     task = T.create(name, args, "llvm")
     space = task.config_space
     picks = space.sample(N_SAMPLED, rng=7)
-    picks += [0, len(space) - 1]  # all-ones tiles and the largest tiles, valid or not
-    assert len(set(picks)) >= 3
+    picks.append(0)  # all-ones tiles: invalid for tuning (no vector) but must still compute
+    assert len(set(picks)) == N_SAMPLED + 1
     for index in picks:
         arrays, outs = _run(task, index)
         want = _expected(name, args, arrays)
