@@ -13,13 +13,17 @@ def add_parser(sub) -> None:
     p.add_argument("log", help="log file, directory or MetaSchedule database")
     p.add_argument("out_dir", help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-j", "--jobs", type=int, default=-1,
+                   help="worker processes (default -1: one per CPU; inputs under 16 MiB "
+                        "are read serially)")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     from ..featurize import featurize_log
 
-    result = featurize_log(args.log, args.out_dir, progress=not args.no_progress)
+    result = featurize_log(args.log, args.out_dir, progress=not args.no_progress,
+                           n_jobs=args.jobs)
     print(result.summary.format(), file=sys.stderr)
     for (target, task), path in sorted(result.tables.items()):
         print(f"{path}")

@@ -109,11 +109,12 @@ def _best(args) -> int:
 
 def _commit(args) -> int:
     from ..records import ReadSummary, iter_records, open_store
+    from ..records._gc import paused_gc
 
     _check_nbest(args.nbest)
     summary = ReadSummary()
     batch, inserted = [], 0
-    with open_store(args.db) as store:
+    with open_store(args.db) as store, paused_gc():
         for record in iter_records(args.path, summary):
             batch.append(record)
             if len(batch) >= 10_000:

@@ -37,6 +37,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..records._gc import paused_gc
 from ..records.metaschedule import iter_metaschedule_db
 from ..records.reader import _iter_autotvm_file, log_files
 from ..records.summary import ReadError, ReadSummary
@@ -309,9 +310,16 @@ def _phase1(units, work_dir: str, buffer_rows: int, on_bytes=None
         on_bytes = _report_bytes
     work = Path(work_dir)
     groups: Dict[Tuple[str, str], _Group] = {}
-    flops_cache: Dict[tuple, Optional[float]] = {}
     summary = ReadSummary(max_errors=100)
     unit_errors: List[Tuple[int, ReadError]] = []
+    with paused_gc():
+        _phase1_units(units, work, buffer_rows, on_bytes, groups, summary, unit_errors)
+    return [g.state() for g in groups.values()], summary, unit_errors
+
+
+def _phase1_units(units, work: Path, buffer_rows: int, on_bytes, groups, summary,
+                  unit_errors) -> None:
+    flops_cache: Dict[tuple, Optional[float]] = {}
     for u, unit in enumerate(units):
         kind, file, start, end = unit
         unit_summary = ReadSummary(max_errors=100)
@@ -348,7 +356,6 @@ def _phase1(units, work_dir: str, buffer_rows: int, on_bytes=None
         unit_errors.extend((u, e) for e in unit_summary.errors)
         unit_summary.errors = []
         summary.merge(unit_summary)
-    return [g.state() for g in groups.values()], summary, unit_errors
 
 
 # ----------------------------------------------------------------------------- merging

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple, Union
 
+from ._gc import paused_gc
 from .metaschedule import is_metaschedule_db, iter_metaschedule_db
 from .record import Record, RecordError, decode
 from .summary import ReadSummary
@@ -156,5 +157,6 @@ def iter_records(path: PathLike, summary: Optional[ReadSummary] = None,
 def read_records(path: PathLike) -> Tuple[List[Record], ReadSummary]:
     """Read a whole log into a list; see :func:`iter_records`."""
     summary = ReadSummary()
-    records = list(iter_records(path, summary))
+    with paused_gc():
+        records = list(iter_records(path, summary))
     return records, summary

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from ._gc import paused_gc
 from .record import Record, decode, encode
 from .target import target_kind, target_str
 
@@ -189,6 +190,12 @@ class SQLRecordsStore(RecordsStore):
     def commit(self, records: Iterable[Record], nbest: int = 20) -> int:
         if not isinstance(nbest, int) or (nbest < 1 and nbest != -1):
             raise ValueError(f"nbest must be a positive integer or -1, got {nbest!r}")
+        with paused_gc():
+            records = list(records)
+        if nbest != -1:
+            # A record outside its batch's own best-N can never be in the store's
+            # best-N: drop it before encoding and sending it.
+            records = _batch_best(records, nbest)
         rows = self._rows(records)
         if not rows:
             return 0
@@ -271,6 +278,23 @@ class SQLRecordsStore(RecordsStore):
                 .order_by(t.c.target, t.c.workload_key))
         with self._reader() as conn:
             return [(a, b, int(c)) for a, b, c in conn.execute(stmt)]
+
+
+def _batch_best(records: List[Record], nbest: int) -> List[Record]:
+    groups: Dict[Tuple[str, str, str], List[Record]] = {}
+    for record in records:
+        if not isinstance(record, Record):
+            raise ValueError(f"commit expects Record objects, got {type(record).__name__}")
+        if record.ok:
+            groups.setdefault((record.target, record.workload_key, record.layout),
+                              []).append(record)
+    kept: List[Record] = []
+    for group in groups.values():
+        if len(group) > nbest:
+            # sorted() is stable: equal costs keep their order, as the store's tie-break
+            group = sorted(group, key=lambda r: r.mean_cost)[:nbest]
+        kept.extend(group)
+    return kept
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:
