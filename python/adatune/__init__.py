@@ -22,6 +22,9 @@ _LAZY = {
     "task": "adatune.task",
     "template": "adatune.task",
     "apply_best": "adatune.task",
+    "records": "adatune.records",
+    "featurize": "adatune.featurize",
+    "load_best": "adatune.records",
 }
 
 
