@@ -78,6 +78,8 @@ setup(
         "psycopg[binary]>=3.1",
         "matplotlib>=3.7",
         "psutil>=5.9",
+        # records: about 3x faster log parsing than json (a fallback to json remains)
+        "orjson>=3.9",
         "tornado>=6.0",  # TVM's RPC tracker needs it
     ],
     extras_require={
