@@ -65,7 +65,7 @@ def run(quick: bool, rounds: int, data_dir: str) -> dict:
     for spec in suite:
         mod = kernels.compile_kernel(spec)
         args = kernels.make_args(spec, dev)
-        ref = _reference(mod, dev, args, 15 if quick else 40)
+        ref = _reference(mod, dev, args, 10 if quick else 40)
         runs = {m: [] for m in methods}
         for r in range(rounds):
             order = methods[r % 3:] + methods[:r % 3]  # rotate so no method always goes first
@@ -79,7 +79,7 @@ def run(quick: bool, rounds: int, data_dir: str) -> dict:
                 else:
                     mean, wall, batches = _adaptive(mod, dev, args)
                     runs[m].append({"mean": mean, "wall": wall, "batches": batches})
-        ref_after = _reference(mod, dev, args, 15 if quick else 40)
+        ref_after = _reference(mod, dev, args, 10 if quick else 40)
         per_kernel.append({"kernel": spec.name, "reference": (ref + ref_after) / 2,
                            "reference_drift": abs(ref_after / ref - 1), "runs": runs})
         print(f"  {spec.name}: ref {ref * 1e3:.4f} ms", file=sys.stderr)
@@ -110,14 +110,17 @@ def run(quick: bool, rounds: int, data_dir: str) -> dict:
         "summary": summary, "kernels": per_kernel, "rounds": rounds, "quick": quick,
     }
     import stopping_replay
+    from adatune.measure import StopPolicy
 
-    files = stopping_replay.default_files(data_dir)
+    files = [os.path.join(data_dir, f) for f in stopping_replay.FILES]
+    files = [f for f in files if os.path.exists(f)]
     if files:
-        replay = stopping_replay.replay_all(files)
-        out["replay"] = replay
-        out["replay_runs_saved"] = replay["ours"]["runs_saved"]
-        out["replay_median_rel_error"] = replay["ours"]["worst_median_rel_error"]
-        out["replay_p99_rel_error"] = replay["ours"]["worst_p99_rel_error"]
+        ours = stopping_replay.replay_all(files)
+        paper = stopping_replay.replay_all(files, policy=StopPolicy.paper())
+        out["replay"] = {"ours": ours, "paper": paper}
+        out["replay_runs_saved"] = ours["savings"]
+        out["replay_median_rel_error"] = max(f["median_err"] for f in ours["files"])
+        out["replay_p99_rel_error"] = max(f["p99_err"] for f in ours["files"])
     return out
 
 
@@ -149,17 +152,20 @@ def print_tables(out: dict) -> None:
     if "replay" in out:
         import stopping_replay
 
-        stopping_replay.print_table(out["replay"])
+        print("\nOffline replay of the stopping rule on recorded GPU runs (Kernel Tuner caches):\n")
+        print(stopping_replay.format_table(out["replay"]["paper"], out["replay"]["ours"]))
+        print(f"\nreplay_runs_saved {out['replay_runs_saved']:.1%}, worst median error "
+              f"{out['replay_median_rel_error']:.2%}, worst p99 error {out['replay_p99_rel_error']:.2%}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller kernels, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="smaller kernels, 2 rounds")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--json", default=None, help="write raw numbers here")
     parser.add_argument("--data", default=DEFAULT_DATA, help="Kernel Tuner cache folder")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 5)
+    rounds = args.rounds or (2 if args.quick else 5)
     t0 = time.perf_counter()
     out = run(args.quick, rounds, args.data)
     out["bench_seconds"] = time.perf_counter() - t0

@@ -178,7 +178,7 @@ def _ablation_table(rows: Sequence[Any]) -> str:
     return "\n".join(out)
 
 
-def _table(paper: Dict[str, Any], ours: Dict[str, Any]) -> str:
+def format_table(paper: Dict[str, Any], ours: Dict[str, Any]) -> str:
     head = ("| file | configs | saved paper | saved ours | median err paper | median err ours "
             "| p99 err paper | p99 err ours | ran out (ours) |")
     rows = [head, "|" + " --- |" * 9]
@@ -207,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t1 = time.perf_counter()
     ours = replay_all(paths, stride, StopPolicy())
     t2 = time.perf_counter()
-    print(_table(paper, ours))
+    print(format_table(paper, ours))
     print(f"\nshipped defaults meet the bar (median <= 0.5 %, p99 <= 3 % per file, "
           f"savings >= 50 %): {ours['meets_bar']}   [replay {t1 - t0:.1f} s paper, "
           f"{t2 - t1:.1f} s ours]")

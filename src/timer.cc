@@ -20,6 +20,7 @@ namespace adatune {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kCalibrationCalls = 3;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -100,10 +101,12 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
 
   int64_t number = config.number;
   if (number <= 0) {
-    // Calibrate on a second, already warm call; the warm-up itself is often far slower.
-    const double one = std::max(timed_call(), 1e-9);
+    // Calibrate on warm calls (the warm-up itself is often far slower).  A preempted
+    // call only ever looks slower, so the fastest of a few short calls is the estimate.
     const double wanted = config.min_batch_ms * 1e-3;
-    number = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wanted / one)));
+    double one = timed_call();
+    for (int i = 1; i < kCalibrationCalls && one < wanted; ++i) one = std::min(one, timed_call());
+    number = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wanted / std::max(one, 1e-9))));
   }
   result.number = number;
 

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 RPC_SESS_MASK = 128  # TVM marks remote devices by adding this to device_type
 _IMPLS = ("auto", "cpp", "python")
+_CALIBRATION_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -265,8 +266,14 @@ def _run_python(func, dev, args, policy: StopPolicy, timer_args) -> AdaptiveResu
 
         number = timer_args["number"]
         if number <= 0:
-            one = max(timed_call(), 1e-9)
-            number = max(1, math.ceil(timer_args["min_batch_ms"] * 1e-3 / one))
+            # Same calibration as the C++ loop: fastest of up to 3 warm calls.
+            wanted = timer_args["min_batch_ms"] * 1e-3
+            one = timed_call()
+            for _ in range(_CALIBRATION_CALLS - 1):
+                if one >= wanted:
+                    break
+                one = min(one, timed_call())
+            number = max(1, math.ceil(wanted / max(one, 1e-9)))
         budget = timer_args["max_wall_ms"] * 1e-3 or math.inf
         means, calls, exhausted = [], 0, False
         while len(means) < policy.max_batches:
