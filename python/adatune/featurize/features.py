@@ -30,17 +30,25 @@ LABEL_INV_COST = "inv_cost"
 _LIST_KINDS = {"sp": "sp", "re": "re", "an": "an"}
 
 
+_SCALARS = frozenset((int, float, str))
+
+
 def _flatten(value: Any, out: List[Any]) -> None:
+    """Append the leaves of ``value`` (lists/tuples, tensor tags dropped) to ``out``."""
     kind = type(value)
     if kind is list or kind is tuple:
         items = value[1:] if value and value[0] == "TENSOR" else value
         for item in items:
-            _flatten(item, out)
+            # runs for every argument of every record: scalars first, no recursion
+            if type(item) in _SCALARS:
+                out.append(item)
+            else:
+                _flatten(item, out)
     elif kind is bool:
         out.append(int(value))
     elif value is None:
         out.append(None)
-    elif kind is int or kind is float or kind is str:
+    elif kind in _SCALARS:
         out.append(value)
     elif isinstance(value, dict):
         for key in sorted(value):
@@ -123,15 +131,19 @@ def record_values(record: Record) -> Tuple[tuple, List[Any]]:
         value = knob[2]
         kind = type(value)
         if kind is list:
-            if all(type(v) in _FLAT for v in value):
-                vals.extend(value)
+            for v in value:
+                if type(v) not in _FLAT:
+                    break
             else:
-                flat: List[Any] = []
-                _flatten(value, flat)
-                if len(flat) != len(value):
-                    feats = record_features(record)
-                    return ("named", tuple(n for n, _ in feats)), [v for _, v in feats]
-                vals.extend(flat)
+                vals.extend(value)
+                shape.append((knob[0], knob[1], len(value)))
+                continue
+            flat: List[Any] = []
+            _flatten(value, flat)
+            if len(flat) != len(value):  # nested knob values: name them one by one
+                feats = record_features(record)
+                return ("named", tuple(n for n, _ in feats)), [v for _, v in feats]
+            vals.extend(flat)
             shape.append((knob[0], knob[1], len(value)))
         elif kind in _FLAT:
             vals.append(value)

@@ -27,7 +27,6 @@ import json
 import math
 import sys
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import _json
@@ -53,6 +52,26 @@ class RecordError(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
+
+
+class _cached:
+    """A per-instance cached attribute (``functools.cached_property`` without its lock,
+    which in Python 3.11 cost more than the values it caches here)."""
+
+    def __init__(self, func):
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = self.func(obj)
+        obj.__dict__[self.name] = value
+        return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -128,7 +147,7 @@ class Record:
         """True for a successful measurement with at least one finite cost."""
         return self.error_no == 0 and math.isfinite(self.mean_cost)
 
-    @cached_property
+    @_cached
     def mean_cost(self) -> float:
         """Mean run time in seconds; ``inf`` for failed or cost-less records."""
         if self.error_no != 0 or not self.costs:
@@ -139,14 +158,14 @@ class Record:
             return math.inf
         return value if value == value else math.inf  # NaN counts as failed
 
-    @cached_property
+    @_cached
     def workload_key(self) -> str:
         """Stable, printable key of (task name, arguments); see :func:`workload_key`."""
         key = workload_key(self.task_name, self.args)
         shash = self.extra.get("ms_workload_hash") if self.extra else None
         return f"{key}#{shash}" if shash is not None else key
 
-    @cached_property
+    @_cached
     def layout(self) -> str:
         """Data layout of this record, see :func:`adatune.records.infer_layout`."""
         return infer_layout(self.task_name, self.args, self.entity)
@@ -266,11 +285,6 @@ def decode(line: "str | bytes") -> Record:
     return decode_obj(obj)
 
 
-def _need(cond: bool, reason: str, message: str) -> None:
-    if not cond:
-        raise RecordError(reason, message)
-
-
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -290,28 +304,41 @@ def _check_entity(entity: Any) -> None:
 
 
 def _check_result(result: Any) -> Tuple[tuple, int, float, float]:
-    _need(isinstance(result, list), "wrong_type", "result is not a list")
-    _need(len(result) == 4, "missing_field",
-          f"result has {len(result)} fields, expected [costs, error_no, all_cost, timestamp]")
+    if not isinstance(result, list):
+        raise RecordError("wrong_type", "result is not a list")
+    if not (len(result) == 4):
+        raise RecordError("missing_field", f"result has {len(result)} fields, expected "
+                                           "[costs, error_no, all_cost, timestamp]")
     costs, error_no, all_cost, timestamp = result
-    _need(_is_int(error_no) and error_no >= 0, "wrong_type",
-          f"error_no {error_no!r} is not a non-negative integer")
-    _need(isinstance(costs, list), "wrong_type", "costs is not a list")
+    if not (_is_int(error_no) and error_no >= 0):
+        raise RecordError("wrong_type",
+                          f"error_no {error_no!r} is not a non-negative integer")
+    if not isinstance(costs, list):
+        raise RecordError("wrong_type", "costs is not a list")
     if error_no == 0:
-        _need(len(costs) > 0, "bad_value", "successful record without costs")
-        _need(all(_is_num(c) for c in costs), "wrong_type", "costs are not numbers")
-        costs = tuple(float(c) for c in costs)
+        if not (len(costs) > 0):
+            raise RecordError("bad_value", "successful record without costs")
+        values = []
+        for c in costs:
+            kind = type(c)
+            if kind is not float and kind is not int:
+                raise RecordError("wrong_type", "costs are not numbers")
+            values.append(float(c))
+        costs = tuple(values)
     else:
         # Failed records may carry error messages instead of times; keep them as text.
         costs = tuple(float(c) if _is_num(c) else str(c) for c in costs) or (FAILED_COST,)
-    _need(_is_num(all_cost), "wrong_type", f"all_cost {all_cost!r} is not a number")
-    _need(_is_num(timestamp), "wrong_type", f"timestamp {timestamp!r} is not a number")
+    if not _is_num(all_cost):
+        raise RecordError("wrong_type", f"all_cost {all_cost!r} is not a number")
+    if not _is_num(timestamp):
+        raise RecordError("wrong_type", f"timestamp {timestamp!r} is not a number")
     return costs, error_no, float(all_cost), float(timestamp)
 
 
 def decode_obj(obj: Any) -> Record:
     """Decode an already-parsed JSON object (see :func:`decode`)."""
-    _need(isinstance(obj, dict), "not_object", "line is not a JSON object")
+    if not isinstance(obj, dict):
+        raise RecordError("not_object", "line is not a JSON object")
     if "input" in obj or "config" in obj or "result" in obj:
         return _decode_v02(obj)
     if "i" in obj or "r" in obj:
@@ -322,30 +349,40 @@ def decode_obj(obj: Any) -> Record:
 
 def _decode_v02(obj: dict) -> Record:
     for key in ("input", "config", "result"):
-        _need(key in obj, "missing_field", f"missing field {key!r}")
+        if not (key in obj):
+            raise RecordError("missing_field", f"missing field {key!r}")
     inp, config = obj["input"], obj["config"]
-    _need(isinstance(inp, list), "wrong_type", "input is not a list")
-    _need(len(inp) >= 3, "missing_field", "input needs [target, task_name, args, ...]")
+    if not isinstance(inp, list):
+        raise RecordError("wrong_type", "input is not a list")
+    if not (len(inp) >= 3):
+        raise RecordError("missing_field", "input needs [target, task_name, args, ...]")
     target, task_name, args = inp[0], inp[1], inp[2]
-    _need(isinstance(target, str), "wrong_type", "target is not a string")
-    _need(isinstance(task_name, str), "wrong_type", "task name is not a string")
-    _need(isinstance(args, list), "wrong_type", "task args are not a list")
-    _need(isinstance(config, dict), "wrong_type", "config is not an object")
-    _need("index" in config and "entity" in config, "missing_field",
-          "config needs 'index' and 'entity'")
+    if not isinstance(target, str):
+        raise RecordError("wrong_type", "target is not a string")
+    if not isinstance(task_name, str):
+        raise RecordError("wrong_type", "task name is not a string")
+    if not isinstance(args, list):
+        raise RecordError("wrong_type", "task args are not a list")
+    if not isinstance(config, dict):
+        raise RecordError("wrong_type", "config is not an object")
+    if not ("index" in config and "entity" in config):
+        raise RecordError("missing_field", "config needs 'index' and 'entity'")
     index, entity, code_hash = config["index"], config["entity"], config.get("code_hash")
-    _need(_is_int(index), "wrong_type", f"config index {index!r} is not an integer")
+    if not _is_int(index):
+        raise RecordError("wrong_type", f"config index {index!r} is not an integer")
     _check_entity(entity)
-    _need(code_hash is None or isinstance(code_hash, str), "wrong_type",
-          "code_hash is not a string")
+    if not (code_hash is None or isinstance(code_hash, str)):
+        raise RecordError("wrong_type", "code_hash is not a string")
     costs, error_no, all_cost, timestamp = _check_result(obj["result"])
     version = obj.get("version", 0.2)
-    _need(_is_num(version), "wrong_type", f"version {version!r} is not a number")
+    if not _is_num(version):
+        raise RecordError("wrong_type", f"version {version!r} is not a number")
     tvm_version = obj.get("tvm_version")
-    _need(tvm_version is None or isinstance(tvm_version, str), "wrong_type",
-          "tvm_version is not a string")
+    if not (tvm_version is None or isinstance(tvm_version, str)):
+        raise RecordError("wrong_type", "tvm_version is not a string")
     extra = obj.get("adatune") or {}
-    _need(isinstance(extra, dict), "wrong_type", "'adatune' field is not an object")
+    if not isinstance(extra, dict):
+        raise RecordError("wrong_type", "'adatune' field is not an object")
     template_key = extra.pop("template_key", "") if extra else ""
     return Record(target, task_name, args, index, entity, costs,
                   error_no, all_cost, timestamp, float(version), code_hash,
@@ -353,26 +390,37 @@ def _decode_v02(obj: dict) -> Record:
 
 
 def _decode_v01(obj: dict) -> Record:
-    _need("i" in obj and "r" in obj, "missing_field", "v0.1 record needs 'i' and 'r'")
+    if not ("i" in obj and "r" in obj):
+        raise RecordError("missing_field", "v0.1 record needs 'i' and 'r'")
     inp = obj["i"]
-    _need(isinstance(inp, list), "wrong_type", "'i' is not a list")
-    _need(len(inp) == 6, "missing_field",
-          "'i' needs [target, task_name, args, kwargs, workload, config]")
+    if not isinstance(inp, list):
+        raise RecordError("wrong_type", "'i' is not a list")
+    if not (len(inp) == 6):
+        raise RecordError("missing_field",
+                          "'i' needs [target, task_name, args, kwargs, workload, config]")
     target, task_name, args, kwargs, workload, config = inp
-    _need(isinstance(target, str), "wrong_type", "target is not a string")
-    _need(isinstance(task_name, str), "wrong_type", "task name is not a string")
-    _need(isinstance(args, list), "wrong_type", "task args are not a list")
-    _need(isinstance(kwargs, dict), "wrong_type", "kwargs is not an object")
-    _need(isinstance(config, dict), "wrong_type", "config is not an object")
-    _need("i" in config and "e" in config, "missing_field", "config needs 'i' and 'e'")
+    if not isinstance(target, str):
+        raise RecordError("wrong_type", "target is not a string")
+    if not isinstance(task_name, str):
+        raise RecordError("wrong_type", "task name is not a string")
+    if not isinstance(args, list):
+        raise RecordError("wrong_type", "task args are not a list")
+    if not isinstance(kwargs, dict):
+        raise RecordError("wrong_type", "kwargs is not an object")
+    if not isinstance(config, dict):
+        raise RecordError("wrong_type", "config is not an object")
+    if not ("i" in config and "e" in config):
+        raise RecordError("missing_field", "config needs 'i' and 'e'")
     index, entity = config["i"], config["e"]
-    _need(_is_int(index), "wrong_type", f"config index {index!r} is not an integer")
+    if not _is_int(index):
+        raise RecordError("wrong_type", f"config index {index!r} is not an integer")
     _check_entity(entity)
     template_key = config.get("t", "")
     code_hash = config.get("c")
-    _need(isinstance(template_key, str), "wrong_type", "template key is not a string")
-    _need(code_hash is None or isinstance(code_hash, str), "wrong_type",
-          "code_hash is not a string")
+    if not isinstance(template_key, str):
+        raise RecordError("wrong_type", "template key is not a string")
+    if not (code_hash is None or isinstance(code_hash, str)):
+        raise RecordError("wrong_type", "code_hash is not a string")
     costs, error_no, all_cost, timestamp = _check_result(obj["r"])
     extra = dict(obj.get("adatune") or {}) if isinstance(obj.get("adatune"), dict) else {}
     extra["kwargs"] = kwargs

@@ -60,9 +60,13 @@ def _strings(args: Iterable[Any], out: list) -> list:
         if kind is str:
             out.append(arg)
         elif kind is list or kind is tuple:
-            # ["TENSOR", shape, dtype] carries no layout; skip its dtype string
+            # ["TENSOR", shape, dtype] carries no layout; skip its dtype string.
+            # Shapes (lists of ints) are the common case: skip them without recursing.
             if arg and arg[0] != "TENSOR":
-                _strings(arg, out)
+                for item in arg:
+                    if type(item) is not int:
+                        _strings(arg, out)
+                        break
     return out
 
 
