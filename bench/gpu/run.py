@@ -31,6 +31,23 @@ def _install_ffi(folder: str) -> None:
     sys.path.insert(0, site)
 
 
+def _load_cudart() -> None:
+    # TVM's CUDA runtime links libcudart.so.13; find it wherever this image keeps it.
+    candidates = ["libcudart.so.13"]
+    for pattern in ("/usr/local/cuda*/lib*/libcudart.so.13*",
+                    os.path.join(sys.prefix, "lib", "python3*", "site-packages", "nvidia", "*",
+                                 "lib", "libcudart.so.13*")):
+        candidates += sorted(glob.glob(pattern))
+    for cand in candidates:
+        try:
+            ctypes.CDLL(cand, ctypes.RTLD_GLOBAL)
+            print("cudart:", cand)
+            return
+        except OSError:
+            continue
+    raise RuntimeError(f"libcudart.so.13 not found (tried {candidates})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folder")
@@ -43,6 +60,7 @@ def main(argv=None) -> int:
     import torch
     import tvm_ffi
 
+    _load_cudart()
     for lib in ("libtvm_runtime.so", "libtvm_runtime_cuda.so"):
         ctypes.CDLL(os.path.join(folder, lib), ctypes.RTLD_GLOBAL)
     tvm_ffi.load_module(os.path.join(folder, "libadatune_runtime.so"))
