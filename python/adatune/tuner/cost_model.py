@@ -97,14 +97,17 @@ class ForestCostModel(CostModel):
     n_estimators : int, default 100
     xi : float, default 0.0
         EI margin in normalised units (fraction of the best measured throughput).
+    max_features, min_samples_leaf
+        Forest parameters, see :class:`ForestEI`.
     random_state : int, optional
     n_jobs : int, default 1
     """
 
-    def __init__(self, space: Any, n_estimators: int = 100, xi: float = 0.0,
-                 random_state: Optional[int] = None, n_jobs: int = 1):
+    def __init__(self, space: Any, n_estimators: int = 100, xi: float = 0.0, max_features=1.0,
+                 min_samples_leaf: int = 1, random_state: Optional[int] = None, n_jobs: int = 1):
         super().__init__(space)
-        self.forest = ForestEI(n_estimators=n_estimators, xi=xi, random_state=random_state, n_jobs=n_jobs)
+        self.forest = ForestEI(n_estimators=n_estimators, xi=xi, max_features=max_features,
+                               min_samples_leaf=min_samples_leaf, random_state=random_state, n_jobs=n_jobs)
 
     def fit(self, xs: Sequence[int], ys: Sequence[float]) -> "ForestCostModel":
         xs, y = self._check(xs, ys)

@@ -21,6 +21,8 @@ class RFEITuner(ModelBasedTuner):
     n_estimators : int, default 100
     xi : float, default 0.0
         EI margin as a fraction of the best measured throughput.
+    max_features, min_samples_leaf
+        Forest parameters (see :class:`~adatune.tuner.ForestEI`).
     uncertainty_aware : bool, default True
         Epsilon from the forest's uncertainty, clipped to ``eps_range``; ``False`` gives
         a fixed ``epsilon``.
@@ -34,10 +36,11 @@ class RFEITuner(ModelBasedTuner):
     """
 
     def __init__(self, task: Any, plan_size: int = 64, n_estimators: int = 100, xi: float = 0.0,
-                 uncertainty_aware: bool = True, eps_range=DEFAULT_EPS_RANGE, epsilon: float = 0.05,
+                 max_features=1.0, min_samples_leaf: int = 1, uncertainty_aware: bool = True, eps_range=DEFAULT_EPS_RANGE, epsilon: float = 0.05,
                  sa_iters: int = 500, sa_parallel: int = 128, n_jobs: int = 1, seed: Optional[int] = None):
         space = task.config_space
         super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
+                                               max_features=max_features, min_samples_leaf=min_samples_leaf,
                                                random_state=_sub_seed(seed, 1), n_jobs=n_jobs),
                          SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters),
                          plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,

@@ -240,8 +240,9 @@ class Tuner:
                 done += len(results)
                 for cb in callbacks:
                     cb(self, inputs, results)
-                if early_stopping is not None and self.best_iter >= 0 \
-                        and self.n_trials - 1 - self.best_iter >= early_stopping:
+                # best_iter is -1 when the best came from history (or nothing worked yet):
+                # then the whole run so far counts as "without improvement".
+                if early_stopping is not None and self.n_trials - 1 - self.best_iter >= early_stopping:
                     logger.info("early stopping: no improvement in %d trials", early_stopping)
                     break
         finally:
