@@ -246,12 +246,19 @@ def test_load_history_warm_starts_the_model(tmp_path):
 
 
 def test_early_stopping_and_progress_bar():
+    import io
+
     task = SyntheticTask()
     measure = AnalyticMeasure(n_parallel=4)
-    bar = progress_bar(720, disable=True)
-    summary = GridSearchTuner(task).tune(720, measure, early_stopping=20, callbacks=[bar])
+    out = io.StringIO()
+    summary = GridSearchTuner(task).tune(720, measure, early_stopping=20,
+                                         callbacks=[progress_bar(720, file=out, mininterval=0)])
     assert summary.n_trials < 720
     assert summary.n_trials - 1 - summary.history.index(max(summary.history, key=lambda h: h[1])) >= 20
+    assert f"{summary.n_trials}/720" in out.getvalue() and "GFLOPS" in out.getvalue()
+    out = io.StringIO()
+    _make("rfei", task, seed=0).tune(40, AnalyticMeasure(), callbacks=[progress_bar(40, file=out, mininterval=0)])
+    assert "40/40" in out.getvalue() and "eps=" in out.getvalue()
 
 
 def test_top_level_tune_and_bad_arguments():

@@ -138,6 +138,7 @@ class ConfigSpace:
         return math.prod(self._layout()[0])
 
     def __len__(self) -> int:
+        # Python caps len() at sys.maxsize (OverflowError beyond); n_configs has no cap.
         return self.n_configs
 
     @property
