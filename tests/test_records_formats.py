@@ -244,3 +244,24 @@ def test_records_layer_imports_without_tvm():
             "from adatune.records import iter_records; "
             "assert 'tvm' not in sys.modules, 'tvm imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_from_measure_with_the_space_layers_config_round_trips_to_the_same_entity():
+    from adatune.measure.measure import MeasureInput, MeasureResult
+    from adatune.space import ConfigEntity, ConfigSpace
+
+    space = ConfigSpace()
+    space.define_split("tile_x", 64, num_outputs=2)
+    space.define_knob("unroll", [0, 16, 64])
+
+    class _Task:
+        name = "dense"
+        args = (64, 64, 64, "float32")
+
+    for index in (0, 5, len(space) - 1):
+        config = space.get(index)
+        record = decode(encode(Record.from_measure(
+            MeasureInput("llvm", _Task(), config), MeasureResult((1e-3,), 0, 1.0, 2.0))))
+        again = ConfigEntity.from_json_dict(record.config_dict(), space)
+        assert again.index == index == record.config_index
+        assert again.to_json_dict() == config.to_json_dict()
