@@ -6,8 +6,9 @@ channels: each input pixel is broadcast and multiplied by a contiguous vector of
 NCHW blocks its input channels inside the kernel: the padded input becomes
 ``[N, CI / cb, H', W', cb]`` and the OIHW weights ``[CO / bc, CI / cb, KH, KW, cb, bc]``
 (``cb`` = inner ``tile_ci`` factor), so the inner reduction loop reads both
-contiguously; the repacking is cheap next to the convolution.  NHWC's input and HWIO
-kernel already have channels innermost; its padding is a separate parallel stage.
+contiguously; the repacking is cheap next to the convolution.  NHWC's input already
+has channels innermost; its HWIO weights are blocked into ``[CO / bc, KH, KW, CI, bc]``
+and its padding is a separate parallel stage.
 
 Arguments: ``N, CI, H, W, CO, KH, KW, stride, padding, dilation, dtype`` (NCHW) and
 ``N, H, W, CI, CO, KH, KW, stride, padding, dilation, dtype`` (NHWC); ``stride``,
@@ -147,8 +148,8 @@ def _schedule(sch: Any, cfg: Any, layout: str) -> None:
     sch.vectorize(co_i)
     init = sch.decompose_reduction(block, ci_o)
     _s.vectorize_innermost(sch, init, outer)
+    _s.parallel_outer_vector_inner(sch, sch.get_sblock("kernel_pack"), 1)
     if layout == "NCHW":
-        _s.parallel_outer_vector_inner(sch, sch.get_sblock("kernel_pack"), 1)
         _s.parallel_outer_vector_inner(sch, sch.get_sblock("data_pack"), 2)
         return
     try:
@@ -206,16 +207,21 @@ def conv2d_nhwc(cfg, N: int, H: int, W: int, CI: int, CO: int, KH: int, KW: int,
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
     _declare_knobs(cfg, CO, OH, OW, CI)
     cfg.add_flop(2.0 * N * CO * OH * OW * CI * KH * KW)
+    bc = int(cfg["tile_co"].size[-1])
     data = te.placeholder((N, H, W, CI), dtype, name="data")
     kernel = te.placeholder((KH, KW, CI, CO), dtype, name="kernel")
     padded = pad_input(data, (1, 2), pads)
+    # HWIO -> [CO / bc] H W I [bc]o: the weights of one output-channel block are read
+    # sequentially instead of one 16-float vector per CO-wide row.
+    packed = te.compute((CO // bc, KH, KW, CI, bc),
+                        lambda co, kh, kw, ci, co_: kernel[kh, kw, ci, co * bc + co_], name="kernel_pack")
     ci = te.reduce_axis((0, CI), name="ci")
     kh = te.reduce_axis((0, KH), name="kh")
     kw = te.reduce_axis((0, KW), name="kw")
     out = te.compute(
         (N, OH, OW, CO),
         lambda n, oh, ow, co: te.sum(
-            padded[n, oh * sh + kh * dh, ow * sw + kw * dw, ci] * kernel[kh, kw, ci, co],
+            padded[n, oh * sh + kh * dh, ow * sw + kw * dw, ci] * packed[co // bc, kh, kw, ci, co % bc],
             axis=[ci, kh, kw]),
         name="conv")
     sch = s_tir.Schedule(te.create_prim_func([data, kernel, out]))
