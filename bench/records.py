@@ -153,20 +153,13 @@ def _work_pandas(log: str, out: str) -> dict:
 
 
 def _work_commit(log: str, db: str) -> dict:
-    from adatune.records import iter_records, open_store
-    from adatune.records._gc import paused_gc
+    from adatune.records import ReadSummary, iter_records, open_store
 
     t0, c0 = time.perf_counter(), _cpu_seconds()
     store = open_store(db)
-    batch, n = [], 0
-    with paused_gc():  # as `adatune records commit` does
-        for record in iter_records(log):
-            batch.append(record)
-            n += 1
-            if len(batch) == 20000:
-                store.commit(batch, nbest=20)
-                batch = []
-        store.commit(batch, nbest=20)
+    summary = ReadSummary()
+    store.commit(iter_records(log, summary), nbest=20)  # as `adatune records commit`
+    n = summary.kept
     stored = store.count()
     store.close()
     seconds = time.perf_counter() - t0

@@ -168,3 +168,16 @@ def test_urls():
     assert normalize_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     with pytest.raises(ValueError, match="unsupported"):
         normalize_url("mysql://u@h/d")
+
+
+def test_commit_of_a_stream_in_small_batches_equals_one_batch(tmp_path):
+    records = list(iter_records(DENSE))
+    whole = SQLRecordsStore(tmp_path / "a.db")
+    streamed = SQLRecordsStore(tmp_path / "b.db", commit_batch=97)
+    whole.commit(records, nbest=3)
+    streamed.commit(iter_records(DENSE), nbest=3)  # a generator, 14 transactions
+    assert streamed.query() == whole.query()
+    whole.close()
+    streamed.close()
+    with pytest.raises(ValueError, match="commit_batch"):
+        SQLRecordsStore(tmp_path / "c.db", commit_batch=0)

@@ -109,18 +109,12 @@ def _best(args) -> int:
 
 def _commit(args) -> int:
     from ..records import ReadSummary, iter_records, open_store
-    from ..records._gc import paused_gc
 
     _check_nbest(args.nbest)
     summary = ReadSummary()
-    batch, inserted = [], 0
-    with open_store(args.db) as store, paused_gc():
-        for record in iter_records(args.path, summary):
-            batch.append(record)
-            if len(batch) >= 10_000:
-                inserted += store.commit(batch, nbest=args.nbest)
-                batch = []
-        inserted += store.commit(batch, nbest=args.nbest)
+    with open_store(args.db) as store:
+        # the store consumes the stream in batches, one transaction each
+        inserted = store.commit(iter_records(args.path, summary), nbest=args.nbest)
         total = store.count()
     print(summary.format(), file=sys.stderr)
     print(f"{inserted} new record(s) stored; {total} in {args.db or 'the default store'}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import itertools
 import logging
 import os
 from pathlib import Path
@@ -110,9 +111,15 @@ class SQLRecordsStore(RecordsStore):
         A SQLite file path or URL (``sqlite:///records.db``), or a PostgreSQL URL.
     table : str
         Table name, so several stores can share one database.
+    commit_batch : int
+        Records per transaction when :meth:`commit` is given a long iterable.
     """
 
-    def __init__(self, url: Union[str, os.PathLike], table: str = "adatune_records"):
+    def __init__(self, url: Union[str, os.PathLike], table: str = "adatune_records",
+                 commit_batch: int = 20_000):
+        if not isinstance(commit_batch, int) or commit_batch < 1:
+            raise ValueError(f"commit_batch must be a positive integer, got {commit_batch!r}")
+        self.commit_batch = commit_batch
         self.url = normalize_url(url)
         sa_url = sa.engine.make_url(self.url)
         self.dialect = sa_url.get_backend_name()
@@ -188,10 +195,24 @@ class SQLRecordsStore(RecordsStore):
             index_elements=["record_hash"])
 
     def commit(self, records: Iterable[Record], nbest: int = 20) -> int:
+        """See :meth:`RecordsStore.commit`.
+
+        A long iterable (a whole log) is consumed in batches of ``commit_batch``
+        records, one transaction each, so memory stays bounded.
+        """
         if not isinstance(nbest, int) or (nbest < 1 and nbest != -1):
             raise ValueError(f"nbest must be a positive integer or -1, got {nbest!r}")
+        inserted = 0
+        iterator = iter(records)
         with paused_gc():
-            records = list(records)
+            while True:
+                batch = list(itertools.islice(iterator, self.commit_batch))
+                if not batch:
+                    break
+                inserted += self._commit_batch(batch, nbest)
+        return inserted
+
+    def _commit_batch(self, records: List[Record], nbest: int) -> int:
         if nbest != -1:
             # A record outside its batch's own best-N can never be in the store's
             # best-N: drop it before encoding and sending it.
