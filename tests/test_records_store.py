@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from _postgres import postgres_url  # noqa: F401  (session fixture)
-from adatune.records import (SQLRecordsStore, create_records_by_workloads, iter_records,
-                             load_best, normalize_url, open_store)
+from adatune.records import (SQLRecordsStore, iter_records, load_best, normalize_url,
+                             open_store)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NNFUSION = DATA / "autotvm" / "nnfusion_osdi20"
@@ -154,8 +154,6 @@ def test_commit_skips_failed_and_validates(tmp_path):
 
 
 def test_sqlite_store_uses_wal(tmp_path):
-    import sqlalchemy as sa
-
     store = SQLRecordsStore(tmp_path / "wal.db")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

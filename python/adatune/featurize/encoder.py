@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterable, List, Union
+from typing import Dict, Iterable, List, Union
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class FeatureEncoder:
         rows = []
         for record in records:
             row = np.zeros(len(self.columns))
-            for name, value in self.categorical.items():
+            for name in self.categorical:
                 row[self._index[name]] = -1.0
             for name, value in record_features(record):
                 i = self._index.get(name)

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..records._gc import paused_gc
 from ..records.metaschedule import iter_metaschedule_db
-from ..records.reader import _iter_autotvm_file, log_files
+from ..records.reader import iter_log_range, log_files
 from ..records.summary import ReadError, ReadSummary
 from ..records.target import target_dirname
 from .features import LABEL_GFLOPS, LABEL_INV_COST, record_features, record_values
@@ -327,7 +327,7 @@ def _phase1_units(units, work: Path, buffer_rows: int, on_bytes, groups, summary
         if kind == "ms":
             records = iter_metaschedule_db(file, unit_summary, on_bytes)
         else:
-            records = _iter_autotvm_file(file, unit_summary, on_bytes, start, end)
+            records = iter_log_range(file, start, end, unit_summary, on_bytes)
         for record in records:
             gkey = (record.target, record.task_name)
             group = groups.get(gkey)
@@ -609,7 +609,7 @@ def _count_lines_before(path: Path, start: int) -> int:
     """Lines before the first line a range read starting at byte ``start`` reads."""
     with open(path, "rb") as f:
         f.seek(start - 1)
-        first = start - 1 + len(f.readline())  # as _iter_autotvm_file skips ahead
+        first = start - 1 + len(f.readline())  # as iter_log_range skips ahead
         f.seek(0)
         n, remaining = 0, first
         while remaining > 0:

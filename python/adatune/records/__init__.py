@@ -7,7 +7,7 @@ Imports no TVM.  Reads AutoTVM v0.1/v0.2 JSON lines and MetaSchedule JSON databa
 and keeps them in a SQLite or PostgreSQL store (:func:`open_store`).
 """
 from .best import load_best
-from .reader import LOG_SUFFIXES, iter_records, log_files, read_records
+from .reader import LOG_SUFFIXES, iter_log_range, iter_records, log_files, read_records
 from .record import FAILED_COST, Record, RecordError, decode, decode_obj, encode
 from .summary import ReadError, ReadSummary
 from .target import target_dirname, target_kind, target_matches, target_str
@@ -26,7 +26,7 @@ def __getattr__(name):
 __all__ = [
     "FAILED_COST", "Record", "RecordError", "decode", "decode_obj", "encode",
     "UNKNOWN_LAYOUT", "infer_layout", "layout_family", "workload_key",
-    "LOG_SUFFIXES", "iter_records", "log_files", "read_records", "ReadError", "ReadSummary",
+    "LOG_SUFFIXES", "iter_log_range", "iter_records", "log_files", "read_records", "ReadError", "ReadSummary",
     "TuneRecords", "config_key", "create_records_by_workloads", "load_best",
     "target_dirname", "target_kind", "target_matches", "target_str",
     "RecordsStore", "SQLRecordsStore", "open_store", "normalize_url",
