@@ -9,14 +9,16 @@ Reproduce::
     PYTHONPATH=python python bench/matmul_space_probe.py            # full
     PYTHONPATH=python python bench/matmul_space_probe.py --quick    # ~30 s
     PYTHONPATH=python python bench/matmul_space_probe.py --random 20 --conv --json probe.json
+    PYTHONPATH=python python bench/matmul_space_probe.py --threads 1   # one core each
 
 TVM's runtime thread pool starts with a single thread on these VMs (its big/little
 core detection finds one "big" core), so the script sets ``TVM_NUM_THREADS`` to the
 CPU count before TVM starts, as numpy's OpenBLAS uses every core too.
 
-The table gives medians over repeats and the best repeat of each side: on a machine
-shared with other jobs a busy core stalls both libraries' two-thread runs, and the
-best-of ratio shows what each can do when it gets both cores.
+Each kernel's repeats alternate with numpy's, so both see the same background load on
+a shared machine.  The table gives the ratio of medians over those pairs and the ratio
+of the best runs: a busy core stalls OpenBLAS's two-thread runs far more than TVM's,
+and the best-of ratio shows what each does when it gets both cores.
 """
 from __future__ import annotations
 
@@ -27,8 +29,21 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
 
+def _set_threads(argv) -> None:
+    # Thread counts must be in the environment before numpy (OpenBLAS) and TVM load.
+    n = None
+    for i, arg in enumerate(argv):
+        if arg == "--threads" and i + 1 < len(argv):
+            n = argv[i + 1]
+        elif arg.startswith("--threads="):
+            n = arg.split("=", 1)[1]
+    if n is not None:
+        os.environ["TVM_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(int(n))
+    os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
+
+
+_set_threads(sys.argv[1:])
 import numpy as np  # noqa: E402
 
 # (template, tile_y, tile_x, tile_k, reduce_outer, unroll_k[, pack_b])
@@ -53,8 +68,9 @@ CONV_PICKED = [
     ([-1, 32], [-1, 1], [-1, 2], [-1, 64], "k_ci", True),
     ([-1, 16], [-1, 1], [-1, 4], [-1, 16], "ci_k", False),
 ]
-#: Pause letting spinning runtime threads go to sleep before the other library runs.
-_SETTLE_S = 0.5
+#: Pause letting spinning runtime threads go to sleep before the other library runs
+#: (OpenBLAS workers spin for about 0.1 s after a call).
+_SETTLE_S = 0.2
 
 
 def _entity(row):
@@ -93,7 +109,8 @@ def _time_numpy(n: int, repeats: int) -> list:
     return runs
 
 
-def _time_config(task, config, repeats: int) -> list:
+def _prepare(task, config):
+    """Build ``config``, check its answer, warm it up; returns a no-arg timer of one repeat."""
     import tvm
 
     lib = task.build(config)
@@ -102,9 +119,24 @@ def _time_config(task, config, repeats: int) -> list:
     if not task.check_outputs(arrays):
         raise RuntimeError(f"wrong answer for {config}")
     _warm_up(lambda: lib(*arrays))
-    timer = lib.time_evaluator(lib.entry_name, tvm.cpu(), number=10, repeat=repeats,
-                               min_repeat_ms=20)
-    return list(timer(*arrays).results)
+    timer = lib.time_evaluator(lib.entry_name, tvm.cpu(), number=10, repeat=1, min_repeat_ms=20)
+    return lambda: timer(*arrays).results[0]
+
+
+def _paired(task, config, n: int, repeats: int):
+    """Alternate numpy and the kernel ``repeats`` times; returns both lists of seconds.
+
+    Pairs see the same background load (this machine is shared); the pauses let the
+    other library's spinning worker threads go to sleep first.
+    """
+    run = _prepare(task, config)
+    ours, theirs = [], []
+    for _ in range(repeats):
+        theirs += _time_numpy(n, 1)
+        time.sleep(_SETTLE_S)
+        ours.append(run())
+        time.sleep(_SETTLE_S / 4)
+    return ours, theirs
 
 
 def main(argv=None) -> int:
@@ -115,6 +147,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--conv", action="store_true",
                         help="also time hand-picked conv2d configs on a ResNet-18 layer")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both numpy (OpenBLAS) and TVM; 1 is robust to a busy machine")
     parser.add_argument("--json", default=None, help="write raw numbers here")
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 15)
@@ -134,32 +168,30 @@ def main(argv=None) -> int:
         for idx in dense.config_space.sample(args.random, rng=0):
             configs.append(("dense", (n, n, n, "float32"), idx, "random"))
 
-    # numpy before and after the TVM kernels, never interleaved: OpenBLAS's and TVM's
-    # worker threads spin for a while after each call and would slow each other down.
-    numpy_times = _time_numpy(n, repeats)
-    time.sleep(_SETTLE_S)
+    numpy_times = []
     for name, task_args, config, kind in configs:
         task = adatune.task.create(name, task_args)
         entity = task.config(config)
         try:
-            runs = _time_config(task, entity, repeats)
+            runs, np_runs = _paired(task, entity, n, repeats)
         except Exception as err:  # noqa: BLE001 - a failing config is reported, not fatal
             print(f"config {entity} failed: {err}", file=sys.stderr)
             continue
-        rows.append({"template": name, "args": list(task_args), "kind": kind, "index": entity.index, "config": str(entity),
-                     "entity": entity.to_json_dict()["entity"], "seconds": runs,
-                     "gflops": task.flop / statistics.median(runs) / 1e9,
-                     "best_gflops": task.flop / min(runs) / 1e9})
-    time.sleep(_SETTLE_S)
-    numpy_times += _time_numpy(n, repeats)
+        numpy_times += np_runs
+        gflops, best_gflops = task.flop / statistics.median(runs) / 1e9, task.flop / min(runs) / 1e9
+        rows.append({"template": name, "args": list(task_args), "kind": kind, "index": entity.index,
+                     "config": str(entity), "entity": entity.to_json_dict()["entity"],
+                     "seconds": runs, "numpy_seconds": np_runs,
+                     "gflops": gflops, "best_gflops": best_gflops,
+                     "ratio_to_numpy": gflops / (flop / statistics.median(np_runs) / 1e9),
+                     "best_ratio_to_numpy": best_gflops / (flop / min(np_runs) / 1e9)})
     np_gflops = flop / statistics.median(numpy_times) / 1e9
     np_peak = flop / min(numpy_times) / 1e9
-    for r in rows:
-        r["ratio_to_numpy"] = r["gflops"] / np_gflops
-        r["best_ratio_to_numpy"] = r["best_gflops"] / np_peak
 
-    print(f"\n{n}x{n}x{n} float32, TVM_NUM_THREADS={os.environ['TVM_NUM_THREADS']}; numpy "
-          f"{np_gflops:.1f} GFLOPS median, {np_peak:.1f} best of {len(numpy_times)} runs\n")
+    print(f"\n{n}x{n}x{n} float32, TVM_NUM_THREADS={os.environ['TVM_NUM_THREADS']}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; numpy "
+          f"{np_gflops:.1f} GFLOPS median, {np_peak:.1f} best of {len(numpy_times)} runs; ratios are "
+          f"per config, against the numpy runs paired with its runs\n")
     print("| template | kind | config | GFLOPS (median) | ratio to numpy | GFLOPS (best) | best ratio |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
     for r in sorted(rows, key=lambda r: -r["gflops"]):
@@ -180,7 +212,8 @@ def main(argv=None) -> int:
                   f">=0.7x: {sum(x >= 0.7 for x in rnd)}/{len(rnd)}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"size": n, "numpy_gflops": np_gflops, "numpy_best_gflops": np_peak,
+            json.dump({"size": n, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                   "numpy_gflops": np_gflops, "numpy_best_gflops": np_peak,
                    "numpy_seconds": numpy_times,
                        "num_threads": int(os.environ["TVM_NUM_THREADS"]), "configs": rows,
                        "best_ratio_to_numpy": best["ratio_to_numpy"] if best else None}, fh, indent=1)
