@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import numbers
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -21,7 +20,6 @@ from .target import as_target, target_to_dict
 
 __all__ = ["Task", "create"]
 
-logger = logging.getLogger(__name__)
 
 # Relative tolerance of the norm-wise check in Task.check_outputs, by dtype prefix.
 _RTOL = {"float16": 2e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-10}
