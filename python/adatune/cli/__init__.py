@@ -18,6 +18,7 @@ from .._version import __version__
 _COMMAND_MODULES = (
     "adatune.cli.demo",
     "adatune.cli.rpc_server",
+    "adatune.cli.tune",
     "adatune.cli.records",
     "adatune.cli.featurize",
 )

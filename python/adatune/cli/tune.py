@@ -1,0 +1,140 @@
+"""``adatune tune`` (template tuning with a progress bar and a summary) and ``adatune best``."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, Tuple
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("tune", help="tune a built-in template on this machine or over RPC")
+    p.add_argument("--template", required=True, help="template name (e.g. dense, conv2d_nchw)")
+    p.add_argument("--args", required=True,
+                   help="comma-separated template arguments, e.g. 512,512,512 or 1,64,56,56,64,3,3,1,1")
+    p.add_argument("--target", default="llvm", help="llvm (default) or cuda")
+    p.add_argument("--tuner", default="rfei", help="rfei (default), xgb, xgb-rank, ga, random, grid")
+    p.add_argument("--trials", type=int, default=200, help="trials in all (default 200)")
+    p.add_argument("--log", default=None,
+                   help="append AutoTVM v0.2 records here; an existing log is resumed")
+    p.add_argument("--early-stopping", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    adaptive = p.add_mutually_exclusive_group()
+    adaptive.add_argument("--adaptive", dest="adaptive", action="store_true", default=True,
+                          help="adaptive evaluator (default)")
+    adaptive.add_argument("--no-adaptive", dest="adaptive", action="store_false",
+                          help="fixed repeats (AutoTVM's number/repeat)")
+    p.add_argument("--min-converge-coef", type=float, default=0.1)
+    p.add_argument("--number", type=int, default=3, help="fixed evaluation: calls per repeat")
+    p.add_argument("--repeat", type=int, default=10, help="fixed evaluation: repeats")
+    p.add_argument("--min-repeat-ms", type=float, default=100.0)
+    p.add_argument("--check-correctness", action="store_true")
+    p.add_argument("--n-parallel", type=int, default=None, help="build workers (default: CPUs)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per build and per run")
+    p.add_argument("--tracker", default=None, help="RPC tracker host:port (runs remotely)")
+    p.add_argument("--key", default=None, help="RPC device key (with --tracker)")
+    p.set_defaults(func=_run_tune)
+
+    b = sub.add_parser("best", help="print the best config per workload of a log")
+    b.add_argument("log")
+    b.set_defaults(func=_run_best)
+
+
+def parse_template_args(text: str) -> Tuple[Any, ...]:
+    """``"512,512,512,float32"`` -> ``(512, 512, 512, "float32")``."""
+    out: List[Any] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            raise ValueError(f"--args {text!r} has an empty item")
+        try:
+            out.append(int(token))
+        except ValueError:
+            try:
+                out.append(float(token))
+            except ValueError:
+                out.append(token)
+    return tuple(out)
+
+
+def summary_rows(summary, option) -> List[Tuple[str, str]]:
+    stats = option.stats
+    best = f"{summary.best_gflops:.2f}" if summary.best_gflops is not None else "n/a"
+    return [
+        ("task", summary.task_name),
+        ("best GFLOPS", best),
+        ("best time (ms)", f"{summary.best_cost * 1e3:.4f}" if summary.best_cost < float("inf") else "n/a"),
+        ("trials (this run / resumed)", f"{summary.n_trials - summary.n_resumed} / {summary.n_resumed}"),
+        ("failed trials", str(summary.n_failed)),
+        ("seconds building", f"{stats.build_seconds:.1f}"),
+        ("seconds running", f"{stats.run_seconds:.1f}"),
+        ("seconds in the tuner (model, search)", f"{summary.tuner_time:.1f}"),
+        ("wall seconds", f"{summary.wall_time:.1f}"),
+    ]
+
+
+def print_table(rows, out=sys.stdout) -> None:
+    width = max(len(k) for k, _ in rows)
+    print("", file=out)
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}", file=out)
+
+
+def make_measure_option(args):
+    from ..measure import LocalBuilder, LocalRunner, RPCRunner, measure_option
+    from ..measure.rpc import parse_address
+
+    run_kwargs = dict(
+        number=args.number, repeat=args.repeat, min_repeat_ms=args.min_repeat_ms,
+        timeout=args.timeout, check_correctness=args.check_correctness,
+        enable_adaptive_evaluator=args.adaptive, min_converge_coef=args.min_converge_coef,
+    )
+    if args.tracker:
+        if not args.key:
+            raise ValueError("--key is required with --tracker")
+        host, port = parse_address(args.tracker, "--tracker")
+        runner = RPCRunner(args.key, host, port, **run_kwargs)
+    else:
+        runner = LocalRunner(**run_kwargs)
+    return measure_option(LocalBuilder(n_parallel=args.n_parallel, timeout=args.timeout), runner)
+
+
+def _run_tune(args) -> int:
+    import adatune
+    from ..tuner import log_to_file, progress_bar
+
+    if args.trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {args.trials}")
+    task = adatune.task.create(args.template, parse_template_args(args.args), args.target)
+    option = make_measure_option(args)
+    callbacks = [progress_bar(args.trials, desc=f"{task.name} [{args.tuner}]")]
+    if args.log:
+        callbacks.append(log_to_file(args.log))
+    tuner_kwargs = {"seed": args.seed} if args.seed is not None else {}
+    try:
+        summary = adatune.tune(task, args.tuner, n_trial=args.trials, measure_option=option,
+                               callbacks=callbacks, early_stopping=args.early_stopping,
+                               resume_from=args.log, **tuner_kwargs)
+    finally:
+        option.close()
+    rows = summary_rows(summary, option)
+    if summary.best_config is not None:
+        rows.append(("best config", str(summary.best_config)))
+    if args.log:
+        rows.append(("log", os.path.abspath(args.log)))
+    print_table(rows)
+    return 0 if summary.n_trials > summary.n_failed else 1
+
+
+def _run_best(args) -> int:
+    from ..records import load_best
+
+    if not os.path.exists(args.log):
+        raise FileNotFoundError(f"{args.log}: no such file")
+    best = load_best(args.log)
+    if not best:
+        print(f"{args.log}: no valid record")
+        return 1
+    for key, rec in sorted(best.items()):
+        cost = sum(rec.costs) / len(rec.costs)
+        print(f"{key}\n  target {rec.target}\n  {cost * 1e3:.4f} ms  config {rec.config_index}: "
+              f"{rec.entity}")
+    return 0

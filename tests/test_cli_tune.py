@@ -1,0 +1,81 @@
+"""``adatune tune`` / ``adatune best`` end to end, including a killed and resumed run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ADATUNE = [sys.executable, "-m", "adatune.cli"]
+
+
+def _lines(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _tune(log, trials, *extra, timeout=300):
+    cmd = ADATUNE + ["tune", "--template", "dense", "--args", "32,32,32", "--trials", str(trials),
+                     "--log", str(log), "--n-parallel", "2", "--seed", "0", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_tune_writes_log_and_summary_and_best_reads_it(tmp_path):
+    log = tmp_path / "dense.log"
+    out = _tune(log, 6, "--tuner", "random", "--check-correctness")
+    assert out.returncode == 0, out.stderr
+    assert "best GFLOPS" in out.stdout and "failed trials" in out.stdout
+    records = _lines(log)
+    assert len(records) == 6
+    assert all(r["result"][1] == 0 for r in records)
+    assert records[0]["input"][1] == "dense" and records[0]["version"] == 0.2
+    best = subprocess.run(ADATUNE + ["best", str(log)], capture_output=True, text=True)
+    assert best.returncode == 0 and "dense" in best.stdout and "ms" in best.stdout
+
+
+def test_killed_run_resumes_without_remeasuring(tmp_path):
+    log = tmp_path / "killed.log"
+    cmd = ADATUNE + ["tune", "--template", "dense", "--args", "32,32,32", "--trials", "200",
+                     "--log", str(log), "--n-parallel", "2", "--tuner", "random", "--seed", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if log.exists() and len(_lines(log)) >= 4:
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    before = _lines(log)
+    assert len(before) >= 4
+    done = {r["config"]["index"] for r in before}
+    out = _tune(log, len(before) + 4, "--tuner", "random")
+    assert out.returncode == 0, out.stderr
+    after = _lines(log)
+    assert after[:len(before)] == before  # nothing finished was lost or rewritten
+    new = [r["config"]["index"] for r in after[len(before):]]
+    assert len(new) == 4 and not done & set(new)  # no config measured twice
+    assert f"4 / {len(before)}" in out.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tune", "--template", "nope", "--args", "1"], "no template named 'nope'"),
+    (["tune", "--template", "dense", "--args", "32,,32"], "empty item"),
+    (["tune", "--template", "dense", "--args", "32,32,32", "--trials", "0"], "--trials"),
+    (["tune", "--template", "dense", "--args", "32,32,32", "--tuner", "magic"], "unknown tuner"),
+    (["tune", "--template", "dense", "--args", "32,32,32", "--tracker", "localhost",
+      "--key", "k"], "host:port"),
+    (["best", "/nonexistent/x.log"], "no such file"),
+])
+def test_bad_input_gives_a_clear_error(argv, message):
+    out = subprocess.run(ADATUNE + argv, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert message in out.stderr, out.stderr
