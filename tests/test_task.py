@@ -232,3 +232,16 @@ def test_apply_best_from_records(tmp_path):
     other = T.create("dense", (8, 8, 8))
     with pytest.raises(ValueError, match="record is for"):
         other.config(recs[0])
+
+
+def test_pair_arguments_survive_the_log(tmp_path):
+    # (h, w) pairs become JSON lists in the log; the workload key must still match
+    task = T.create("conv2d_nhwc", [1, 6, 5, 4, 8, 3, 1, [2, 1], (1, 0)])
+    assert task.args[7:9] == ((2, 1), (1, 0))
+    index = task.config_space.sample(1, rng=5)[0]
+    log = tmp_path / "pairs.log"
+    _write_log(log, task, [(index, 1e-5)])
+    assert '[2, 1], [1, 0]' in log.read_text() or '[2,1],[1,0]' in log.read_text()
+    again = T.create("conv2d_nhwc", (1, 6, 5, 4, 8, 3, 1, (2, 1), [1, 0]))
+    assert again.workload_key == task.workload_key
+    assert again.best_config(str(log)).index == index
