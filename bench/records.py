@@ -15,13 +15,14 @@ process (so peak RSS is that run's own):
 
 Printed: a markdown table of records/s (wall clock, and per CPU-second, which is what
 to compare on a shared machine), peak RSS and the ratios ours / baseline, and how peak
-RSS grows from N to 10 N.  Medians over ``--repeat`` runs (the 10 N runs and
-the baseline's 10 N run once).
+RSS grows from N to 10 N.  Ours: medians over ``--repeat`` runs at N, one run at
+10 N; the baseline runs once per size, up to ``--baseline-max`` records (at 1 M it
+would need about 8 GB and ten minutes; the table then compares with its run at N).
 
 Reproduce::
 
-    python bench/records.py --quick --json out.json   # N = 25,000 and 250,000; ~2 min
-    python bench/records.py --json out.json           # N = 100,000 and 1,000,000
+    python bench/records.py --quick --json out.json   # N = 25,000 and 250,000; ~4 min
+    python bench/records.py --json out.json           # N = 100,000 and 1,000,000; ~8 min
 """
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ def _median_run(repeat: int, work: Path, *args: str) -> dict:
     return result
 
 
-def run(quick: bool, repeat: int, data_dir: Path) -> dict:
+def run(quick: bool, repeat: int, data_dir: Path, baseline_max: int) -> dict:
     small = 25_000 if quick else 100_000
     sizes = [small, 10 * small]
     jobs = os.cpu_count() or 1
@@ -223,7 +224,9 @@ def run(quick: bool, repeat: int, data_dir: Path) -> dict:
             runs = results["runs"].setdefault(str(n), {"log_mib": size / 2**20})
             runs["ours_serial"] = _median_run(reps, work, "featurize", str(log), "1")
             runs["ours_parallel"] = _median_run(reps, work, "featurize", str(log), str(jobs))
-            runs["pandas"] = _median_run(reps if n == small else 1, work, "pandas", str(log))
+            if n <= baseline_max:
+                # once: at ~2k records/s and ~8 KB of RSS per record it is the slow part
+                runs["pandas"] = _median_run(1, work, "pandas", str(log))
             if n == sizes[-1]:
                 runs["commit_sqlite"] = _median_run(1, work, "commit", str(log))
             for name, r in runs.items():
@@ -240,15 +243,19 @@ def run(quick: bool, repeat: int, data_dir: Path) -> dict:
     results["featurize_records_per_s"] = ours["records_per_s"]
     results["featurize_records_per_s_parallel"] = big["ours_parallel"]["records_per_s"]
     results["featurize_records_per_cpu_s"] = ours["records_per_cpu_s"]
-    results["pandas_records_per_s"] = big["pandas"]["records_per_s"]
-    results["pandas_peak_rss_mb"] = big["pandas"]["peak_rss_mb"]
+    base = big.get("pandas", small_runs["pandas"])
+    results["pandas_records_per_s"] = base["records_per_s"]
+    results["pandas_peak_rss_mb"] = base["peak_rss_mb"]
     results["peak_rss_mb"] = ours["peak_rss_mb"]
     par = big["ours_parallel"]
     results["peak_rss_mb_parallel"] = par["peak_rss_mb"] + par["peak_rss_mb_workers"]
     results["commit_records_per_s"] = big["commit_sqlite"]["records_per_s"]
-    results["rss_growth_10x"] = {
-        name: big[name]["peak_rss_mb"] / small_runs[name]["peak_rss_mb"]
-        for name in ("ours_serial", "ours_parallel", "pandas")}
+    def _rss(r):
+        return r["peak_rss_mb"] + r["peak_rss_mb_workers"]
+
+    results["rss_growth_10x"] = {name: _rss(big[name]) / _rss(small_runs[name])
+                                 for name in ("ours_serial", "ours_parallel", "pandas")
+                                 if name in big}
     return results
 
 
@@ -260,10 +267,17 @@ def print_table(results: dict) -> None:
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for n in (small, big):
         runs = results["runs"][str(n)]
-        base = runs["pandas"]
+        # beyond --baseline-max the baseline did not run: compare with its smaller run
+        base = runs.get("pandas", results["runs"][str(small)]["pandas"])
+        workers = (f"adatune, {results['cpus']} workers" if runs["log_mib"] >= 16
+                   else "adatune, -j (serial < 16 MiB)")
         for name, label in (("pandas", "pandas (whole log)"),
                             ("ours_serial", "adatune, 1 process"),
-                            ("ours_parallel", f"adatune, {results['cpus']} workers")):
+                            ("ours_parallel", workers)):
+            if name not in runs:
+                print(f"| {n:,} | {runs['log_mib']:.0f} | {label} | not run "
+                      f"(--baseline-max) | | | | |")
+                continue
             r = runs[name]
             rss = r["peak_rss_mb"] + r["peak_rss_mb_workers"]
             print(f"| {n:,} | {runs['log_mib']:.0f} | {label} | {r['records_per_s']:,.0f} | "
@@ -288,6 +302,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs at the smaller size")
     parser.add_argument("--json", help="write raw numbers here")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="AutoTVM logs to replicate")
+    parser.add_argument("--baseline-max", type=int, default=250_000,
+                        help="largest log the pandas baseline loads (it needs ~8 KB of "
+                             "RSS per record)")
     parser.add_argument("--_worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._worker:
@@ -304,7 +321,7 @@ def main(argv=None) -> int:
     if not data.is_dir():
         print(f"no data directory {data}", file=sys.stderr)
         return 1
-    results = run(args.quick, max(1, args.repeat), data)
+    results = run(args.quick, max(1, args.repeat), data, args.baseline_max)
     print_table(results)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
