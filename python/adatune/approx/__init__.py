@@ -1,0 +1,18 @@
+"""General application autotuning: ApproxApp / ApproxTuner and approximate multipliers.
+
+Any program whose operators each have a choice of approximations (knobs) is tuned for
+the configurations that are cheapest at each quality-of-service level. Never imports TVM.
+"""
+from .app import ApproxApp, KnobsT
+from .config import Config, dump_configs, load_configs
+from .knobs import BASELINE_KNOB_NAME, ApproxKnob, BaselineKnob
+from .pareto import dominates, hypervolume, pareto_front, pareto_mask, take_best_n
+from .tuner import ApproxTuner
+
+__all__ = [
+    "ApproxKnob", "BaselineKnob", "BASELINE_KNOB_NAME",
+    "ApproxApp", "KnobsT",
+    "Config", "dump_configs", "load_configs",
+    "ApproxTuner",
+    "dominates", "pareto_mask", "pareto_front", "take_best_n", "hypervolume",
+]

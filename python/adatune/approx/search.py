@@ -1,0 +1,286 @@
+"""Search strategies over an application's knob space, for :class:`ApproxTuner`.
+
+A strategy proposes configs (indices of a :class:`~adatune.space.ConfigSpace` with one
+choice knob per operator) and observes their QoS and speedup.
+
+``ConstrainedEISearch`` (the ``"rfei"`` tuner) fits two random forests
+(:class:`~adatune.tuner.ForestEI`), one on QoS and one on speedup, and ranks
+unmeasured configs by constrained expected improvement::
+
+    a(x) = EI_speedup(x; best feasible speedup) * P(QoS(x) >= t)
+
+with ``P`` from the QoS forest's mean and spread across trees (normal approximation).
+``t`` is the tuner threshold; with ``n_levels > 1`` each plan also spends a share of
+its picks on QoS levels between the threshold and the baseline's QoS (each level with
+its own "best feasible speedup"), which fills in the Pareto front above the threshold
+instead of only its cheapest end. A fraction epsilon of every plan is random, set by
+:class:`~adatune.tuner.UncertaintyEpsilon` from the speedup forest (RFEITuner's rule).
+
+``RegistrySearch`` drives any tuner of :data:`adatune.tuner.TUNERS` on a scalar
+objective: the speedup of configs that clear the threshold, a failed measurement for
+those that do not (OpenTuner's "threshold accuracy, minimise time" objective).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..space import ConfigSpace
+from ..tuner.epsilon import DEFAULT_EPS_RANGE, UncertaintyEpsilon
+from ..tuner.forest import ForestEI, expected_improvement
+
+__all__ = ["SearchStrategy", "ConstrainedEISearch", "RegistrySearch", "make_search"]
+
+logger = logging.getLogger(__name__)
+
+#: Spaces up to this size are scored exhaustively at every refit.
+_SCORE_ALL_LIMIT = 50_000
+
+
+class SearchStrategy:
+    """Proposes configs of ``space`` and learns from what they measured."""
+
+    def __init__(self, space: ConfigSpace, threshold: float, rng: np.random.Generator):
+        self.space = space
+        self.threshold = float(threshold)
+        self.rng = rng
+        self.visited: set = set()
+
+    def propose(self, n: int) -> List[int]:
+        raise NotImplementedError
+
+    def observe(self, indices: Sequence[int], qos: Sequence[float], speedup: Sequence[float]) -> None:
+        raise NotImplementedError
+
+
+def _onehot(space: ConfigSpace, indices: Sequence[int]) -> np.ndarray:
+    """One column per (operator, knob): forests split on "operator uses knob k"."""
+    radices = space.radices
+    offsets = np.concatenate([[0], np.cumsum(radices)[:-1]]).astype(np.int64)
+    out = np.zeros((len(indices), int(sum(radices))), dtype=np.float64)
+    if len(indices):
+        digits = np.array([space.digits(int(i)) for i in indices], dtype=np.int64)
+        rows = np.repeat(np.arange(len(indices)), len(radices))
+        out[rows, (digits + offsets[None, :]).ravel()] = 1.0
+    return out
+
+
+class _FeatureSpace:
+    """What :class:`UncertaintyEpsilon` needs: ``sample(n, rng)`` as feature rows."""
+
+    def __init__(self, space: ConfigSpace):
+        self.space = space
+
+    def sample(self, n: int, rng: np.random.Generator) -> List[np.ndarray]:
+        return list(_onehot(self.space, self.space.sample(n, rng)))
+
+
+class ConstrainedEISearch(SearchStrategy):
+    """Two forests, constrained EI, dynamic epsilon (see the module docstring).
+
+    Parameters
+    ----------
+    space, threshold, rng
+        As in :class:`SearchStrategy`.
+    baseline_qos : float
+        Top of the QoS levels explored with ``n_levels > 1``.
+    plan_size : int, default 8
+        Proposals between two refits.
+    first_fit : int, default 16
+        Random measurements before the first fit.
+    n_levels : int, default 3
+        QoS levels per plan (1: plain constrained EI at the threshold).
+    n_estimators : int, default 50
+    eps_range : (float, float)
+        Clip range of the uncertainty-aware epsilon.
+    n_candidates : int, default 4096
+        Candidates scored per refit when the space is too large to score whole.
+    """
+
+    def __init__(self, space: ConfigSpace, threshold: float, rng: np.random.Generator,
+                 baseline_qos: float, plan_size: int = 8, first_fit: int = 16, n_levels: int = 3,
+                 n_estimators: int = 50, eps_range=DEFAULT_EPS_RANGE, n_candidates: int = 4096):
+        super().__init__(space, threshold, rng)
+        for nm, v in (("plan_size", plan_size), ("first_fit", first_fit), ("n_levels", n_levels),
+                      ("n_candidates", n_candidates)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"ConstrainedEISearch: {nm} must be a positive int, got {v!r}")
+        self.baseline_qos = float(baseline_qos)
+        self.plan_size = int(plan_size)
+        self.first_fit = int(first_fit)
+        self.n_levels = int(n_levels)
+        self.n_estimators = int(n_estimators)
+        self.n_candidates = int(n_candidates)
+        self.epsilon_policy = UncertaintyEpsilon(*eps_range)
+        self.epsilon = 1.0
+        self.epsilon_history: List[float] = []
+        self._xs: List[int] = []
+        self._qos: List[float] = []
+        self._sp: List[float] = []
+        self._plan: List[int] = []
+        self._since_fit = 0
+        self._n_fits = 0
+
+    def propose(self, n: int) -> List[int]:
+        out: List[int] = []
+        while len(out) < n:
+            while self._plan and (self._plan[0] in self.visited or self._plan[0] in out):
+                self._plan.pop(0)
+            if self._plan:
+                out.append(self._plan.pop(0))
+                continue
+            pick = self.space.sample(1, self.rng, exclude=self.visited | set(out))
+            if not pick:
+                break
+            out.append(pick[0])
+        self.visited.update(out)
+        return out
+
+    def observe(self, indices, qos, speedup) -> None:
+        for i, q, s in zip(indices, qos, speedup):
+            self.visited.add(int(i))
+            self._xs.append(int(i))
+            self._qos.append(float(q))
+            self._sp.append(float(s))
+        self._since_fit += len(indices)
+        if self._since_fit >= (self.first_fit if self._n_fits == 0 else self.plan_size):
+            self._refit()
+
+    def _levels(self) -> List[float]:
+        if self.n_levels == 1 or self.baseline_qos <= self.threshold:
+            return [self.threshold]
+        return list(np.linspace(self.threshold, self.baseline_qos, self.n_levels + 1)[:-1])
+
+    def _candidates(self) -> List[int]:
+        if self.space.n_configs <= _SCORE_ALL_LIMIT:
+            return [i for i in range(self.space.n_configs) if i not in self.visited]
+        cands = set(self.space.sample(self.n_candidates, self.rng, exclude=self.visited))
+        # neighbours of the measured feasible configs: local refinement of the front
+        qos = np.array(self._qos)
+        good = [self._xs[k] for k in np.argsort(-np.array(self._sp)) if qos[k] >= self.threshold][:32]
+        for g in good:
+            cands.update(i for i in self.space.neighbors(g, self.rng) if i not in self.visited)
+        return list(cands)
+
+    def _refit(self) -> None:
+        self._since_fit = 0
+        seed = int(self.rng.integers(2 ** 31))
+        X = _onehot(self.space, self._xs)
+        qos, sp = np.array(self._qos), np.array(self._sp)
+        qmodel = ForestEI(n_estimators=self.n_estimators, random_state=seed).fit(X, qos)
+        smodel = ForestEI(n_estimators=self.n_estimators, random_state=seed + 1).fit(X, sp)
+        feasible = qos >= self.threshold
+        best = float(sp[feasible].max()) if feasible.any() else float(sp.min())
+        eps = float(self.epsilon_policy(smodel, _FeatureSpace(self.space), best, self.rng))
+        self.epsilon = eps
+        self.epsilon_history.append(eps)
+        cands = self._candidates()
+        if not cands:
+            self._plan = []
+            return
+        Xc = _onehot(self.space, cands)
+        q_mu, q_sd = qmodel.predict(Xc)
+        s_mu, s_sd = smodel.predict(Xc)
+        from scipy.special import ndtr  # deferred like forest.py: a slow import
+
+        n_model = self.plan_size - int(round(eps * self.plan_size))
+        rankings = []
+        for level in self._levels():
+            ok = qos >= level
+            best_l = float(sp[ok].max()) if ok.any() else float(sp.min())
+            p_ok = np.where(q_sd > 0, ndtr((q_mu - level) / np.where(q_sd > 0, q_sd, 1.0)),
+                            (q_mu >= level).astype(np.float64))
+            acq = expected_improvement(s_mu, s_sd, best_l) * p_ok
+            # ties (often all-zero EI far from the data) broken by feasible mean speedup
+            rankings.append(np.lexsort((-(s_mu * p_ok), -acq)))
+        plan: List[int] = []
+        seen = set()
+        pos = [0] * len(rankings)
+        while len(plan) < min(n_model, len(cands)):
+            for r, ranking in enumerate(rankings):
+                while pos[r] < len(ranking) and cands[ranking[pos[r]]] in seen:
+                    pos[r] += 1
+                if pos[r] < len(ranking) and len(plan) < n_model:
+                    idx = cands[ranking[pos[r]]]
+                    seen.add(idx)
+                    plan.append(idx)
+            if all(p >= len(rk) for p, rk in zip(pos, rankings)):
+                break
+        self._plan = plan  # the rest of each plan is random (propose() falls back)
+        self._n_fits += 1
+        logger.debug("refit #%d on %d configs: eps=%.3f, %d model picks", self._n_fits, len(self._xs),
+                     eps, len(plan))
+
+
+class _AppTask:
+    """The little a registry tuner asks of a task."""
+
+    def __init__(self, name: str, space: ConfigSpace):
+        self.name = name
+        self.config_space = space
+        self.args = ()
+        self.target = None
+        self.flop = 0
+
+
+class RegistrySearch(SearchStrategy):
+    """A tuner of :data:`adatune.tuner.TUNERS` on the thresholded speedup."""
+
+    def __init__(self, space: ConfigSpace, threshold: float, rng: np.random.Generator, tuner_name: str,
+                 app_name: str = "approx", **tuner_kwargs: Any):
+        super().__init__(space, threshold, rng)
+        from ..tuner.registry import create_tuner
+
+        self._task = _AppTask(app_name, space)
+        self.tuner = create_tuner(tuner_name, self._task, seed=int(rng.integers(2 ** 31)), **tuner_kwargs)
+        self._pending: Dict[int, Any] = {}
+
+    def propose(self, n: int) -> List[int]:
+        out: List[int] = []
+        # GA waits for a whole generation before breeding: ask until it gives nothing.
+        while len(out) < n and self.tuner.has_next():
+            batch = self.tuner.next_batch(n - len(out))
+            if not batch:
+                break
+            for c in batch:
+                self._pending[int(c.index)] = c
+                out.append(int(c.index))
+        self.visited.update(out)
+        return out
+
+    def observe(self, indices, qos, speedup) -> None:
+        from ..measure.measure import MeasureErrorNo, MeasureInput, MeasureResult
+
+        inputs, results = [], []
+        for i, q, s in zip(indices, qos, speedup):
+            cfg = self._pending.pop(int(i), None) or self.space.get(int(i))
+            inputs.append(MeasureInput(None, self._task, cfg))
+            if q >= self.threshold:
+                results.append(MeasureResult((1.0 / float(s),), MeasureErrorNo.NO_ERROR, 0.0, 0.0))
+            else:
+                results.append(MeasureResult(("QoS below threshold",), MeasureErrorNo.WRONG_ANSWER, 0.0, 0.0))
+        if inputs:
+            self.tuner.update(inputs, results)
+
+
+def make_search(name: str, space: ConfigSpace, threshold: float, rng: np.random.Generator,
+                baseline_qos: float, app_name: str = "approx", **kwargs: Any) -> SearchStrategy:
+    """The strategy called ``name``: ``"rfei"`` (constrained EI) or any registry tuner.
+
+    ``"rfei-scalar"`` is the registry's single-objective RFEI on the thresholded speedup.
+    """
+    from ..tuner.registry import TUNERS
+
+    if name == "rfei":
+        return ConstrainedEISearch(space, threshold, rng, baseline_qos, **kwargs)
+    reg = "rfei" if name == "rfei-scalar" else name
+    if reg not in TUNERS:
+        raise ValueError(f"tuner: unknown tuner {name!r}; choose 'rfei', 'rfei-scalar' or one of "
+                         f"{sorted(t for t in TUNERS if t != 'rfei')}")
+    if reg == "ga":
+        kwargs.setdefault("pop_size", 16)
+    elif reg in ("rfei", "xgb", "xgb-rank"):
+        kwargs.setdefault("plan_size", 8)
+    return RegistrySearch(space, threshold, rng, reg, app_name=app_name, **kwargs)
