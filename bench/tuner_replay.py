@@ -12,8 +12,10 @@ Since the optimum is known, every tuner's progress is exact: quality at trial ``
 
 Compared side by side, same seeds: ``rfei`` (ours: random forest + EI + dynamic
 epsilon), ``xgb`` (the AutoTVM baseline: XGBoost + fixed epsilon 0.05),
-``rfei-fixed-eps`` (ours with AutoTVM's fixed epsilon, an ablation), ``ga`` and
-``random``. Reported per file: median quality at 50/100/200 trials, median trials to
+ablations -- ``rfei-fixed-eps`` (ours with AutoTVM's fixed epsilon),
+``rfei-first-fit-64`` (ours waiting a whole plan of 64 random trials before the first fit,
+as AutoTVM does), ``xgb-first-fit-16`` (the baseline fitted after 16 trials like ours) --
+and ``ga`` and ``random``. Reported per file: median quality at 50/100/200 trials, median trials to
 reach 95 % of the optimum, and the ratios of ours to the baseline.
 
 Reproduce (from the repository root)::
@@ -49,6 +51,8 @@ TUNERS = {
     "rfei": ("rfei", {}),
     "xgb": ("xgb", {}),
     "rfei-fixed-eps": ("rfei", {"uncertainty_aware": False}),
+    "rfei-first-fit-64": ("rfei", {"first_fit": None}),
+    "xgb-first-fit-16": ("xgb", {"first_fit": 16}),
     "ga": ("ga", {}),
     "random": ("random", {}),
 }

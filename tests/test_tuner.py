@@ -290,3 +290,19 @@ def test_all_failures_do_not_break_model_based_tuners():
     for name in ("rfei", "xgb", "ga"):
         summary = _make(name, task).tune(70, AllFail())
         assert summary.n_trials == 70 and summary.n_failed == 70 and summary.best_config is None
+
+
+def test_first_fit_and_plan_cadence():
+    task = SyntheticTask()
+    rf = RFEITuner(task, seed=0, plan_size=32, **FAST)  # first fit after 16 (the default)
+    rf.tune(16, AnalyticMeasure())
+    assert rf.train_ct == 1 and rf.epsilon_history and 0.02 <= rf.epsilon <= 0.5
+    rf.tune(16 + 32, AnalyticMeasure())
+    assert rf.train_ct == 2
+    xgb = XGBTuner(task, seed=0, plan_size=32, **FAST)  # AutoTVM: a whole plan first
+    xgb.tune(31, AnalyticMeasure())
+    assert xgb.train_ct == 0 and xgb.epsilon == 1.0
+    xgb.tune(1, AnalyticMeasure())
+    assert xgb.train_ct == 1 and xgb.epsilon == 0.05
+    with pytest.raises(ValueError, match="first_fit"):
+        RFEITuner(task, first_fit=0)

@@ -42,13 +42,16 @@ class ModelBasedTuner(Tuner):
         Use :class:`UncertaintyEpsilon` (clipped to ``eps_range``) instead of a fixed epsilon.
     eps_range : (float, float)
         Clip range of the uncertainty-aware epsilon.
+    first_fit : int, optional
+        Measurements before the first model fit (default ``plan_size``).
     seed : int, optional
     """
 
     def __init__(self, task: Any, cost_model: CostModel,
                  model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
                  plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
-                 uncertainty_aware: bool = False, eps_range=DEFAULT_EPS_RANGE, seed=None):
+                 uncertainty_aware: bool = False, eps_range=DEFAULT_EPS_RANGE,
+                 first_fit: Optional[int] = None, seed=None):
         super().__init__(task, seed)
         if not isinstance(cost_model, CostModel):
             raise ValueError(f"ModelBasedTuner: cost_model must be a CostModel, got {cost_model!r}")
@@ -59,6 +62,10 @@ class ModelBasedTuner(Tuner):
         self.cost_model = cost_model
         self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
         self.plan_size = int(plan_size)
+        if first_fit is not None and (isinstance(first_fit, bool) or not isinstance(first_fit, (int, np.integer))
+                                      or first_fit < 1):
+            raise ValueError(f"ModelBasedTuner: first_fit must be a positive int, got {first_fit!r}")
+        self.first_fit = self.plan_size if first_fit is None else int(first_fit)
         if isinstance(epsilon, EpsilonPolicy):
             self.epsilon_policy = epsilon
         elif uncertainty_aware:
@@ -100,7 +107,7 @@ class ModelBasedTuner(Tuner):
     def update(self, inputs, results) -> None:
         super().update(inputs, results)
         self._since_fit += len(results)
-        if self._since_fit >= self.plan_size:
+        if self._since_fit >= (self.first_fit if self.train_ct == 0 else self.plan_size):
             self._refit()
 
     def _absorb_history(self, inputs, results) -> None:

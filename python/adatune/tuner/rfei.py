@@ -32,19 +32,25 @@ class RFEITuner(ModelBasedTuner):
     sa_iters, sa_parallel : int
         Simulated annealing budget (iterations, walkers).
     n_jobs : int, default 1
+    first_fit : int, default 16
+        Random measurements before the first fit (AutoTVM waits a whole plan). A forest
+        fitted on 16 points already steers well, and the uncertainty-aware epsilon keeps
+        the following plan exploratory while the model is unsure; ``None`` waits
+        ``plan_size`` measurements like the baseline.
     seed : int, optional
     """
 
     def __init__(self, task: Any, plan_size: int = 64, n_estimators: int = 100, xi: float = 0.0,
                  max_features=1.0, min_samples_leaf: int = 1, uncertainty_aware: bool = True, eps_range=DEFAULT_EPS_RANGE, epsilon: float = 0.05,
-                 sa_iters: int = 500, sa_parallel: int = 128, n_jobs: int = 1, seed: Optional[int] = None):
+                 sa_iters: int = 500, sa_parallel: int = 128, n_jobs: int = 1, first_fit: Optional[int] = 16,
+                 seed: Optional[int] = None):
         space = task.config_space
         super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
                                                max_features=max_features, min_samples_leaf=min_samples_leaf,
                                                random_state=_sub_seed(seed, 1), n_jobs=n_jobs),
                          SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters),
                          plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,
-                         eps_range=eps_range, seed=seed)
+                         eps_range=eps_range, first_fit=first_fit, seed=seed)
 
 
 def _sub_seed(seed: Optional[int], k: int) -> Optional[int]:
