@@ -39,11 +39,12 @@ _MAX_NAME_PARTS = 4
 
 
 def is_metaschedule_db(path: Path) -> bool:
-    """True for a database directory or its tuning-record file (with the workload file)."""
+    """True for a database directory, or either of its two files (when both exist)."""
     path = Path(path)
     if path.is_dir():
         return (path / RECORD_FILE).is_file() and (path / WORKLOAD_FILE).is_file()
-    return path.name == RECORD_FILE and (path.parent / WORKLOAD_FILE).is_file()
+    return (path.name == RECORD_FILE and (path.parent / WORKLOAD_FILE).is_file()) or \
+        (path.name == WORKLOAD_FILE and (path.parent / RECORD_FILE).is_file())
 
 
 def _graph_from_module(module: Any) -> Optional[dict]:
