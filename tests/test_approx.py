@@ -1,0 +1,211 @@
+"""adatune.approx API on a toy application whose Pareto front is computed by hand.
+
+Toy app (two operators, knobs exact / a / b; QoS = 100 - sum of losses, cost = sum of
+per-operator costs, baseline cost 2.0; test QoS = 90 - 2 * sum of losses):
+
+    op1: exact (0, 1.0)   a (1.0, 0.5)   b (3.0, 0.25)      (loss, cost)
+    op2: exact (0, 1.0)   a (2.0, 0.5)   b (0.5, 0.90)
+
+    config   qos    rel.cost  speedup   front?
+    ee      100.0   1.000     1.000     yes
+    eb       99.5   0.950     1.053     yes
+    ae       99.0   0.750     1.333     yes
+    ab       98.5   0.700     1.429     yes
+    ea       98.0   0.750     1.333     no (ab)
+    aa       97.0   0.500     2.000     yes
+    be       97.0   0.625     1.600     no (aa)
+    bb       96.5   0.575     1.739     no (aa)
+    ba       95.0   0.375     2.667     yes
+"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from adatune.approx import (BASELINE_KNOB_NAME, ApproxApp, ApproxKnob, ApproxTuner, Config, dominates,
+                            hypervolume, load_configs, pareto_front, take_best_n)
+from adatune.approx.synthetic import SyntheticApp
+
+LOSS = {"op1": {"exact": 0.0, "a": 1.0, "b": 3.0}, "op2": {"exact": 0.0, "a": 2.0, "b": 0.5}}
+COST = {"op1": {"exact": 1.0, "a": 0.5, "b": 0.25}, "op2": {"exact": 1.0, "a": 0.5, "b": 0.9}}
+FRONT = {("exact", "exact"), ("exact", "b"), ("a", "exact"), ("a", "b"), ("a", "a"), ("b", "a")}
+
+
+class ToyApp(ApproxApp):
+    def __init__(self, target_device=None):
+        exact = ApproxKnob("exact", baseline_priority=1)
+        a = ApproxKnob("a")
+        b = ApproxKnob("b", devices=["gpu"])
+        super().__init__({"op1": [exact, a, b], "op2": [exact, a, b]}, target_device=target_device)
+        self.calls = []
+
+    @property
+    def name(self):
+        return "toy"
+
+    def measure_qos_cost(self, with_approxes, is_test=False):
+        self.calls.append((dict(with_approxes), is_test))
+        loss = sum(LOSS[op][k] for op, k in with_approxes.items())
+        cost = sum(COST[op][k] for op, k in with_approxes.items())
+        return (90.0 - 2 * loss if is_test else 100.0 - loss), cost
+
+
+def _key(c):
+    return (c.knobs["op1"], c.knobs["op2"])
+
+
+def _tuned(**kw):
+    app = ToyApp()
+    t = ApproxTuner(app, progress=False)
+    kw.setdefault("qos_tuner_threshold", 90.0)
+    t.tune(8, tuner=kw.pop("tuner", "random"), seed=0, **kw)
+    return app, t
+
+
+def test_dominance_direction_and_front():
+    assert dominates((99.0, 2.0), (98.0, 1.0))
+    assert not dominates((98.0, 1.0), (99.0, 2.0))
+    assert not dominates((99.0, 1.0), (99.0, 1.0))  # equal points: neither dominates
+    assert dominates((99.0, 2.0), (99.0, 1.0))
+
+
+def test_exhaustive_tuning_finds_the_hand_computed_front():
+    app, t = _tuned(test_configs=False)
+    assert t.tuned and len(t.all_configs) == 9  # baseline + 8 = the whole space
+    assert {_key(c) for c in t.best_configs} == FRONT
+    ba = next(c for c in t.best_configs if _key(c) == ("b", "a"))
+    assert ba.qos == pytest.approx(95.0) and ba.cost == pytest.approx(0.375) and ba.speedup == pytest.approx(8 / 3)
+
+
+@pytest.mark.parametrize("tuner", ["rfei", "ga", "rfei-scalar"])
+def test_other_tuners_cover_the_toy_space(tuner):
+    app, t = _tuned(test_configs=False, tuner=tuner)
+    assert len({_key(c) for c in t.all_configs}) == 9
+    assert {_key(c) for c in t.best_configs} == FRONT
+
+
+def test_absolute_threshold():
+    _, t = _tuned(qos_tuner_threshold=97.0, test_configs=False)
+    assert {_key(c) for c in t.best_configs} == {("exact", "exact"), ("exact", "b"), ("a", "exact"),
+                                                 ("a", "b"), ("a", "a")}
+    assert all(c.qos >= 97.0 for c in t.kept_configs) and len(t.kept_configs) == 7
+
+
+def test_relative_thresholds_use_tune_and_test_baselines_separately():
+    _, t = _tuned(qos_tuner_threshold=1.5, is_threshold_relative=True, test_configs=True)
+    assert t.tune_keep_threshold == pytest.approx(98.5) and t.test_keep_threshold == pytest.approx(88.5)
+    assert {_key(c) for c in t.best_configs_prefilter} == {("exact", "exact"), ("exact", "b"), ("a", "exact"),
+                                                           ("a", "b")}
+    # on test: ae drops to 88 and ab to 87, below 90 - 1.5
+    assert {_key(c) for c in t.best_configs} == {("exact", "exact"), ("exact", "b")}
+    assert next(c for c in t.best_configs if _key(c) == ("exact", "b")).test_qos == pytest.approx(89.0)
+
+
+def test_keep_threshold_zero_is_a_threshold():
+    # relative keep 0.0: nothing may lose QoS, so only the baseline is kept
+    _, t = _tuned(qos_tuner_threshold=5.0, qos_keep_threshold=0.0, is_threshold_relative=True,
+                  test_configs=False)
+    assert [_key(c) for c in t.kept_configs] == [("exact", "exact")]
+    # absolute keep 0.0: every config clears it
+    _, t = _tuned(qos_tuner_threshold=99.0, qos_keep_threshold=0.0, test_configs=False)
+    assert len(t.kept_configs) == 9 and {_key(c) for c in t.best_configs} == FRONT
+
+
+def test_take_best_n_adds_nearest_configs():
+    _, t = _tuned(take_best_n=8, test_configs=False)
+    keys = [_key(c) for c in t.best_configs]
+    assert set(keys[:6]) == FRONT
+    assert keys[6:] == [("exact", "a"), ("b", "b")]  # distances 0.115 and 0.186 (be: 0.24)
+    assert take_best_n(t.all_configs, 3) == pareto_front(t.all_configs)
+
+
+def test_dump_load_round_trip(tmp_path):
+    _, t = _tuned(qos_tuner_threshold=1.5, is_threshold_relative=True)
+    path = tmp_path / "best.json"
+    t.dump_configs(path)
+    back = ApproxTuner.load_configs(path)
+    assert back == t.best_configs and all(b.test_qos is not None for b in back)
+    t.dump_configs(path, best_only=False)
+    assert len(load_configs(path)) == 9
+    assert json.loads(path.read_text())["meta"]["app"] == "toy"
+    path.write_text('{"configs": [{"qos": 1.0, "knobs": {}}]}')
+    with pytest.raises(ValueError, match="config #0: missing field 'cost'"):
+        load_configs(path)
+
+
+def test_plot_panels():
+    from matplotlib.figure import Figure
+
+    _, t = _tuned(qos_tuner_threshold=1.5, is_threshold_relative=True)
+    fig = t.plot_configs(show_qos_loss=True, connect_best_points=True)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2  # kept/best + tune-vs-test
+    _, t = _tuned(test_configs=False)
+    assert len(t.plot_configs().axes) == 1
+
+
+def test_knobs_filtered_by_device_and_baseline():
+    app = ToyApp(target_device="cpu")
+    assert [k.name for k in app.op_knobs["op1"]] == ["exact", "a"]  # b exists on gpu only
+    assert [k.name for k in ToyApp(target_device="gpu").op_knobs["op2"]] == ["exact", "a", "b"]
+    assert app.baseline_knob.name == "exact" and app.baseline_config == {"op1": "exact", "op2": "exact"}
+    t = ApproxTuner(app, progress=False)
+    t.tune(10, 0.0)
+    assert all("b" not in c.knobs.values() for c in t.all_configs) and len(t.all_configs) == 4
+
+
+class NoBaselineApp(ApproxApp):
+    def __init__(self, op_knobs=None):
+        p = ApproxKnob("p")
+        super().__init__(op_knobs or {"x": [p], "y": [ApproxKnob("q"), p]})
+
+    name = "nobase"
+
+    def measure_qos_cost(self, with_approxes, is_test=False):
+        return 1.0, 1.0
+
+
+def test_baseline_knob_added_when_none_declared():
+    app = NoBaselineApp()
+    assert app.baseline_knob.name == BASELINE_KNOB_NAME
+    assert all(ks[0].name == BASELINE_KNOB_NAME for ks in app.op_knobs.values())
+
+
+def test_bad_input_is_named():
+    app = ToyApp()
+    with pytest.raises(ValueError, match="unknown tuner 'nope'"):
+        ApproxTuner(app, progress=False).tune(4, 90.0, tuner="nope")
+    with pytest.raises(ValueError, match="operator 'op1' has no knob 'zz'"):
+        app.check_config({"op1": "zz", "op2": "a"})
+    with pytest.raises(ValueError, match="max_iter"):
+        ApproxTuner(app).tune(0, 90.0)
+    with pytest.raises(ValueError, match="two different knobs"):
+        NoBaselineApp({"x": [ApproxKnob("p")], "y": [ApproxKnob("p")]})
+    with pytest.raises(ValueError, match="cost must be finite and > 0"):
+        Config(1.0, 0.0, {})
+
+
+def test_hypervolume_by_hand():
+    pts = np.array([[3.0, 1.0], [1.0, 3.0], [2.0, 2.0], [0.5, 0.5]])
+    # staircase above ref (0, 0): 3*1 + 2*(2-1) + 1*(3-2) = 6
+    assert hypervolume(pts, (0.0, 0.0)) == pytest.approx(6.0)
+    assert hypervolume(pts, (5.0, 0.0)) == 0.0
+
+
+def test_rfei_approaches_the_synthetic_front():
+    """Constrained EI on a 4x5 synthetic app (625 configs, exact front by enumeration)."""
+    app = SyntheticApp(n_ops=4, n_knobs=5, seed=3)
+    thr = 95.0
+    front = app.reference_front(min_qos=thr)
+    ref = hypervolume(np.array([[c.qos, c.speedup] for c in front]), (thr, 1.0))
+    t = ApproxTuner(app, progress=False)
+    t.tune(80, thr, seed=1)
+    got = hypervolume(np.array([[c.qos, c.speedup] for c in t.all_configs]), (thr, 1.0))
+    assert got >= 0.9 * ref
+    assert t.search.epsilon_history and all(0.02 <= e <= 0.5 for e in t.search.epsilon_history)
+
+
+def test_import_does_not_load_tvm():
+    code = "import adatune.approx, adatune.approx.digits, sys; assert 'tvm' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
