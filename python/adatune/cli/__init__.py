@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "adatune.cli.tune",
     "adatune.cli.records",
     "adatune.cli.featurize",
+    "adatune.cli.ms_tune",
 )
 
 
