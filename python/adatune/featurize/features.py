@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, List, Optional, Tuple
 
 from ..records.record import Record
+from ..records.workload import _name_hints
 
 __all__ = ["record_features", "record_values", "label_of", "LABEL_GFLOPS",
            "LABEL_INV_COST"]
@@ -107,17 +108,29 @@ def record_features(record: Record) -> List[Tuple[str, Any]]:
     return feats
 
 
-def record_values(record: Record) -> Tuple[tuple, List[Any]]:
+def record_values(record: Record, cache: Optional[list] = None) -> Tuple[tuple, List[Any]]:
     """The values of :func:`record_features` without their names, and a schema key.
 
     Records with equal keys have equal feature names, so a featurizer builds names
     once per key: this is the per-record fast path.  Values are raw (``None`` and
     bools included); :func:`record_features` is the reference it must agree with.
+
+    ``cache`` (an empty list to start with, kept by the caller) remembers the last
+    record's task, arguments and their values: logs hold long runs of records of one
+    workload, and comparing the arguments is cheaper than flattening them again.
     """
-    vals: List[Any] = []
-    _flatten(record.args, vals)
-    n_in = len(vals)
-    vals.append(record.layout)
+    args = record.args
+    if cache and cache[0] == record.task_name and cache[1] == args and \
+            not _name_hints(record.task_name)[0]:
+        vals = list(cache[2])  # flattened arguments and the layout
+        n_in = len(vals) - 1
+    else:
+        vals = []
+        _flatten(args, vals)
+        n_in = len(vals)
+        vals.append(record.layout)
+        if cache is not None:
+            cache[:] = [record.task_name, args, tuple(vals)]
     extra_key: tuple = ()
     extra = record.extra
     if extra:

@@ -130,6 +130,7 @@ class _Group:
         self.buffer: List[List[Any]] = []
         self.n_rows = 0
         self.flops_missing = False
+        self.args_cache: List[Any] = []  # see record_values
 
     # -- phase 1 -------------------------------------------------------------
     def _schema(self, key: tuple, record) -> _Schema:
@@ -334,7 +335,7 @@ def _phase1_units(units, work: Path, buffer_rows: int, on_bytes, groups, summary
             if group is None:
                 group = groups[gkey] = _Group(record.target, record.task_name,
                                               work / f"g{len(groups)}.bin")
-            key, values = record_values(record)
+            key, values = record_values(record, group.args_cache)
             schema = group.schema(key, record)
             # FLOPs depend on the workload: within one task and feature layout the
             # flattened arguments identify it (cheaper than encoding the arguments).

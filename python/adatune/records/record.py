@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import _json
@@ -335,6 +335,19 @@ def _check_result(result: Any) -> Tuple[tuple, int, float, float]:
     return costs, error_no, float(all_cost), float(timestamp)
 
 
+_FIELDS = tuple(f.name for f in fields(Record))
+_new_object = object.__new__
+
+
+def _make_record(*values: Any) -> Record:
+    """``Record(*values)`` for values already validated: the frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, which took half of
+    the construction time on the read path."""
+    record = _new_object(Record)
+    record.__dict__.update(zip(_FIELDS, values))
+    return record
+
+
 def decode_obj(obj: Any) -> Record:
     """Decode an already-parsed JSON object (see :func:`decode`)."""
     if not isinstance(obj, dict):
@@ -384,9 +397,9 @@ def _decode_v02(obj: dict) -> Record:
     if not isinstance(extra, dict):
         raise RecordError("wrong_type", "'adatune' field is not an object")
     template_key = extra.pop("template_key", "") if extra else ""
-    return Record(target, task_name, args, index, entity, costs,
-                  error_no, all_cost, timestamp, float(version), code_hash,
-                  str(template_key), tvm_version, extra)
+    return _make_record(target, task_name, args, index, entity, costs, error_no, all_cost,
+                        timestamp, float(version), code_hash, str(template_key),
+                        tvm_version, extra)
 
 
 def _decode_v01(obj: dict) -> Record:
@@ -422,8 +435,9 @@ def _decode_v01(obj: dict) -> Record:
     if not (code_hash is None or isinstance(code_hash, str)):
         raise RecordError("wrong_type", "code_hash is not a string")
     costs, error_no, all_cost, timestamp = _check_result(obj["r"])
-    extra = dict(obj.get("adatune") or {}) if isinstance(obj.get("adatune"), dict) else {}
+    extra = obj.get("adatune")
+    extra = dict(extra) if type(extra) is dict else {}
     extra["kwargs"] = kwargs
     extra["workload"] = workload
-    return Record(target, task_name, args, index, entity, costs,
-                  error_no, all_cost, timestamp, 0.1, code_hash, template_key, None, extra)
+    return _make_record(target, task_name, args, index, entity, costs, error_no, all_cost,
+                        timestamp, 0.1, code_hash, template_key, None, extra)
