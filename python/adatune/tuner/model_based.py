@@ -1,6 +1,7 @@
 """Model-based tuning: a cost model, a model optimizer and an epsilon policy.
 
-Every ``plan_size`` measurements the cost model is refitted on everything measured so
+The first fit happens after ``first_fit`` measurements (default ``plan_size``), then
+after every ``plan_size`` more: the cost model is refitted on everything measured so
 far, epsilon is recomputed, and simulated annealing finds the ``plan_size`` unvisited
 configs the model likes best. The next plan measures the top
 ``plan_size - round(eps * plan_size)`` of them, then random unvisited configs. Before
