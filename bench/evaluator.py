@@ -24,6 +24,10 @@ import sys
 import time
 
 import numpy as np
+
+# TVM sizes its thread pool by physical cores (one on these VMs): use every CPU, as the
+# tuning runners do (adatune.measure.runner.timing_env).
+os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
 from scipy.stats import kendalltau
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -30,6 +30,10 @@ import time
 
 import numpy as np
 
+# TVM sizes its thread pool by physical cores (one on these VMs): use every CPU, as the
+# tuning runners do (adatune.measure.runner.timing_env).
+os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
+
 TASKS = {
     "matmul512": ("dense", (512, 512, 512, "float32")),
     "resnet18_conv2_x": ("conv2d_nchw", (1, 64, 56, 56, 64, 3, 3, 1, 1)),

@@ -56,6 +56,15 @@ class RunOptions:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
+def timing_env() -> Dict[str, str]:
+    """Environment for processes that time kernels.
+
+    TVM sizes its thread pool by physical cores, which these VMs report as one: parallel
+    kernels would then run on a single thread.  Unless the user chose, use every CPU.
+    """
+    return {"TVM_NUM_THREADS": os.environ.get("TVM_NUM_THREADS", str(os.cpu_count() or 1))}
+
+
 def _worker_init() -> None:
     import tvm  # noqa: F401
 
@@ -148,7 +157,7 @@ class _PoolRunner:
     def run(self, inputs: Sequence[MeasureInput],
             build_results: Sequence[BuildResult]) -> List[MeasureResult]:
         if self._pool is None:
-            self._pool = WorkerPool(self.n_parallel, initializer=_worker_init)
+            self._pool = WorkerPool(self.n_parallel, initializer=_worker_init, env=timing_env())
         opts = asdict(self.options)
         todo = [i for i, b in enumerate(build_results) if b.ok]
         jobs = [(build_results[i].filename, inputs[i].task, opts, self._rpc()) for i in todo]

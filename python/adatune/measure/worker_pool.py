@@ -20,7 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,10 @@ def _worker_main(fd: int) -> None:
 
 
 class _Worker:
-    def __init__(self, initializer):
+    def __init__(self, initializer, extra_env):
         parent, child = socket.socketpair()
         env = dict(os.environ)
+        env.update(extra_env)
         # The worker must import what the parent can (the job functions are pickled by name).
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         code = "import sys; from adatune.measure.worker_pool import _worker_main; " \
@@ -92,13 +93,17 @@ class WorkerPool:
         How many jobs run at once.
     initializer : callable, optional
         Run once in each new worker (e.g. to import TVM before the first job arrives).
+    env : dict, optional
+        Environment variables set in the workers on top of this process's.
     """
 
-    def __init__(self, n_workers: int, initializer: Optional[Callable[[], None]] = None):
+    def __init__(self, n_workers: int, initializer: Optional[Callable[[], None]] = None,
+                 env: Optional[Dict[str, str]] = None):
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, got {n_workers}")
         self.n_workers = n_workers
         self._initializer = initializer
+        self._env = dict(env or {})
         self._workers: List[Optional[_Worker]] = [None] * n_workers
 
     def _get(self, slot: int) -> _Worker:
@@ -106,7 +111,7 @@ class WorkerPool:
         if worker is None or not worker.alive():
             if worker is not None:
                 worker.kill()
-            worker = self._workers[slot] = _Worker(self._initializer)
+            worker = self._workers[slot] = _Worker(self._initializer, self._env)
         return worker
 
     def _replace(self, slot: int) -> None:
