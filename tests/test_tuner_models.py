@@ -153,3 +153,22 @@ def test_records_to_training_uses_real_records():
     with pytest.raises(ValueError, match="no record"):
         ForestCostModel(space).fit_log([alien])
 
+
+
+def test_model_based_tuner_rejects_a_model_of_another_space():
+    from adatune.tuner import ModelBasedTuner
+
+    class _Task:
+        name, args, target, flop = "t", (), "llvm", 0.0
+
+        def __init__(self, space):
+            self.config_space = space
+
+    task = _Task(_space())
+    ModelBasedTuner(task, ForestCostModel(_space()))  # an equal copy is fine
+    other = ConfigSpace()
+    other.define_knob("u", [0, 1])
+    with pytest.raises(ValueError, match="another space"):
+        ModelBasedTuner(task, ForestCostModel(other))
+    with pytest.raises(ValueError, match="CostModel"):
+        ModelBasedTuner(task, object())

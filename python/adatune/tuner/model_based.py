@@ -57,7 +57,11 @@ class ModelBasedTuner(Tuner):
         if not isinstance(cost_model, CostModel):
             raise ValueError(f"ModelBasedTuner: cost_model must be a CostModel, got {cost_model!r}")
         if cost_model.space is not self.space:
-            raise ValueError("ModelBasedTuner: cost_model is bound to another space than task.config_space")
+            # A task may hand out equal copies of its space (e.g. after a cache eviction).
+            theirs, ours = cost_model.space.knobs, self.space.knobs
+            if list(theirs) != list(ours) or any(not theirs[k].same_as(ours[k]) for k in ours):
+                raise ValueError("ModelBasedTuner: cost_model is bound to another space than task.config_space")
+            self.space = cost_model.space
         if isinstance(plan_size, bool) or not isinstance(plan_size, (int, np.integer)) or plan_size < 1:
             raise ValueError(f"ModelBasedTuner: plan_size must be a positive int, got {plan_size!r}")
         self.cost_model = cost_model
