@@ -263,8 +263,8 @@ def print_table(results: dict) -> None:
     small, big = results["sizes"]
     print(f"\n### featurize ({results['cpus']} CPUs)\n")
     print("| records | log (MiB) | method | records/s (wall) | records per CPU-s | "
-          "peak RSS (MB) | speed vs pandas | RSS vs pandas |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+          "peak RSS (MB) | wall speed vs pandas | CPU speed vs pandas | RSS vs pandas |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for n in (small, big):
         runs = results["runs"][str(n)]
         # beyond --baseline-max the baseline did not run: compare with its smaller run
@@ -276,13 +276,14 @@ def print_table(results: dict) -> None:
                             ("ours_parallel", workers)):
             if name not in runs:
                 print(f"| {n:,} | {runs['log_mib']:.0f} | {label} | not run "
-                      f"(--baseline-max) | | | | |")
+                      f"(--baseline-max) | | | | | |")
                 continue
             r = runs[name]
             rss = r["peak_rss_mb"] + r["peak_rss_mb_workers"]
             print(f"| {n:,} | {runs['log_mib']:.0f} | {label} | {r['records_per_s']:,.0f} | "
                   f"{r['records_per_cpu_s']:,.0f} | {rss:.0f} | "
                   f"{r['records_per_s'] / base['records_per_s']:.2f}x | "
+                  f"{r['records_per_cpu_s'] / base['records_per_cpu_s']:.2f}x | "
                   f"{rss / base['peak_rss_mb']:.2f}x |")
     growth = results["rss_growth_10x"]
     print(f"\nPeak RSS growth from {small:,} to {big:,} records (10x): "
