@@ -23,6 +23,9 @@ _LAZY = {
     "MeasureOption": "option",
     "local_cluster": "rpc",
     "WorkerPool": "worker_pool",
+    "ReplayRunner": "replay",
+    "ReplaySpace": "replay",
+    "load_replay": "replay",
 }
 
 

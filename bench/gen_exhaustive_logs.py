@@ -1,0 +1,121 @@
+"""Generate exhaustive AutoTVM v0.2 logs of adatune's built-in CPU templates.
+
+Each space below is a built-in template at a fixed shape with some knobs restricted to
+a few values, so that the whole (restricted) space is a few hundred configs and can be
+brute-forced on a 2-core machine in a few minutes. Every config of it is built and
+timed with adatune's real measure pipeline (``measure_option(LocalBuilder(),
+LocalRunner())``) in index order by ``GridSearchTuner`` and written with
+``log_to_file``; the logs under ``bench/data/`` are the inputs of ``bench/replay.py``.
+
+Reproduce (from the repository root; about 3-5 minutes per space)::
+
+    python bench/gen_exhaustive_logs.py                       # every space below
+    python bench/gen_exhaustive_logs.py dense_64 --out /tmp   # one space elsewhere
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+import tvm  # noqa: E402
+
+import adatune  # noqa: E402,F401
+from adatune.measure import LocalBuilder, LocalRunner, measure_option  # noqa: E402
+from adatune.task import create  # noqa: E402
+from adatune.tuner import GridSearchTuner, log_to_file  # noqa: E402
+
+# name -> (template, args, a rule per restricted knob: split knobs are tested on their
+# factor list ``[-1, inner...]``, others on their value; unnamed knobs keep every candidate)
+SPACES: Dict[str, tuple] = {
+    "dense_64": ("dense", (64, 64, 64, "float32"),
+                 {"tile_y": lambda f: f[2] in (2, 4) and f[1] in (1, 4, 16),
+                  "tile_x": lambda f: f[2] in (8, 16) and f[1] in (1, 2, 4),
+                  "tile_k": lambda f: f[1] in (4, 16, 64)}),
+    "conv2d_nchw_small": ("conv2d_nchw", (1, 8, 14, 14, 16, 3, 3, 1, 1, 1, "float32"),
+                          {"tile_ow": lambda f: f[-1] in (2, 7, 14),
+                           "tile_co": lambda f: f[-1] in (1, 4, 16)}),
+    "batch_matmul_small": ("batch_matmul", (4, 32, 32, 32, "float32"),
+                           {"tile_y": lambda f: f[2] in (2, 4, 8) and f[1] in (1, 4),
+                            "tile_x": lambda f: f[2] in (8, 16) and f[1] in (1, 2),
+                            "tile_k": lambda f: f[1] in (4, 8, 32)}),
+}
+
+
+class _RestrictedGrid(GridSearchTuner):
+    """Grid search over an explicit list of config indices (the restricted space)."""
+
+    def __init__(self, task: Any, allowed: Sequence[int]):
+        super().__init__(task)
+        self._allowed = list(allowed)
+        self._pos = 0
+
+    def has_next(self) -> bool:
+        return self._pos < len(self._allowed)
+
+    def next_batch(self, batch_size: int) -> List[Any]:
+        out = self._allowed[self._pos:self._pos + batch_size]
+        self._pos += len(out)
+        self.visited.update(out)
+        return [self.space.get(i) for i in out]
+
+
+def _value(entity: Any) -> Any:
+    size = getattr(entity, "size", None)
+    return list(size) if size is not None else entity.val
+
+
+def allowed_indices(space: Any, rules: Mapping[str, Any]) -> List[int]:
+    """Valid configs of ``space`` whose knobs pass every rule."""
+    out = []
+    for i in range(space.n_configs):
+        if not space.is_valid(i):
+            continue
+        cfg = space.get(i)
+        if all(rule(_value(cfg[name])) for name, rule in rules.items()):
+            out.append(i)
+    return out
+
+
+def generate(name: str, out_dir: str) -> str:
+    template, args, rules = SPACES[name]
+    target = tvm.target.Target({"kind": "llvm", "num-cores": 2})
+    task = create(template, args, target)
+    allowed = allowed_indices(task.config_space, rules)
+    path = os.path.join(out_dir, f"{name}.json")
+    if os.path.exists(path):
+        os.remove(path)
+    print(f"{name}: {template}{args}: {len(allowed)} of {task.config_space.n_configs} configs -> {path}",
+          flush=True)
+    t0 = time.time()
+    with measure_option(LocalBuilder(), LocalRunner(number=4, repeat=3)) as mo:
+        summary = _RestrictedGrid(task, allowed).tune(len(allowed), mo, callbacks=[log_to_file(path)])
+    print(f"{name}: {summary.n_trials} trials, {summary.n_failed} failed, best "
+          f"{summary.best_gflops:.2f} GFLOPS, {time.time() - t0:.0f} s", flush=True)
+    return path
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("spaces", nargs="*", choices=[[], *SPACES], help="spaces to generate (default: all)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "data"), help="output folder")
+    ap.add_argument("--count", action="store_true", help="only print the size of each space")
+    args = ap.parse_args(list(argv))
+    os.makedirs(args.out, exist_ok=True)
+    for name in args.spaces or list(SPACES):
+        if args.count:
+            template, targs, rules = SPACES[name]
+            task = create(template, targs, tvm.target.Target({"kind": "llvm", "num-cores": 2}))
+            print(name, len(allowed_indices(task.config_space, rules)), task.config_space)
+        else:
+            generate(name, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,442 @@
+"""Replay benchmark: every tuner and peer on exhaustive, real search spaces.
+
+Each input file holds the measured cost of *every* config of one search space, so the
+optimum is known and a tuner's progress is exact. Inputs (any number, any mix):
+
+* Kernel Tuner cache files (``../shared/data/kernel_tuner/*/*.json.gz``, GPU
+  convolution and pnpoly from AutoTuningAssociation/benchmark_hub, MIT);
+* exhaustive AutoTVM v0.1/v0.2 logs, e.g. ``bench/data/*.json`` (adatune's CPU
+  templates brute-forced on this machine by ``bench/gen_exhaustive_logs.py``).
+
+Each file becomes a :class:`adatune.measure.ReplaySpace`; our tuners measure through a
+:class:`adatune.measure.ReplayRunner` (batches of 8, as a real runner). Compared on the
+same spaces, seeds and budgets:
+
+* ours: ``random``, ``grid``, ``ga``, ``xgb-reg``, ``xgb-rank`` (AutoTVM's XGBoost
+  tuner), ``rfei-fixed`` (random forest + EI, epsilon 0.05), ``rfei-dynamic``
+  (uncertainty-aware epsilon, the default ``RFEITuner``);
+* Kernel Tuner 1.5 in simulation mode (``kt-<strategy>``): the space is written as a
+  Kernel Tuner cache file and ``tune_kernel(simulation_mode=True)`` runs on it with a
+  restriction accepting exactly the recorded configs (failures included, as for ours)
+  and ``max_fevals`` = budget;
+* Optuna's TPE (``optuna-tpe``) over the same categorical knobs; an unrecorded
+  combination scores as a failure without counting as a measurement.
+
+Every tuner is counted in unique measurements. Per space, tuner and seed: trials to
+reach the optimum, 99 % and 95 % of the optimum throughput (budget + 1 when never
+reached), best quality (optimum cost / best cost found) after 50/100/200/400 trials,
+simulated seconds (recorded compile + run time) to 99 %, and tuner overhead per trial.
+Summaries: medians and IQRs over seeds per space; per tuner, the median over spaces of
+the per-space medians; a wins table (lowest median trials-to-99 % per space).
+
+Reproduce (from the repository root)::
+
+    python bench/replay.py --json replay.json --plot replay.png          # full: 20 seeds, 400 trials
+    python bench/replay.py --quick --json out.json SPACES...             # quick: 5 seeds, 200 trials
+    python bench/replay.py --tuners rfei-dynamic,xgb-reg --seeds 3 FILE  # a subset
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+
+from adatune.measure import ReplayRunner, ReplaySpace  # noqa: E402
+from adatune.tuner import create_tuner  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+DEFAULT_SPACES = (sorted(glob.glob(os.path.join(SHARED, "kernel_tuner", "*", "*.json.gz")))
+                  + sorted(glob.glob(os.path.join(ROOT, "bench", "data", "*.json"))))
+
+OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "rfei-dynamic": ("rfei", {}),
+    "rfei-fixed": ("rfei", {"uncertainty_aware": False, "epsilon": 0.05}),
+    "xgb-reg": ("xgb", {}),
+    "xgb-rank": ("xgb-rank", {}),
+    "ga": ("ga", {}),
+    "random": ("random", {}),
+    "grid": ("grid", {}),
+}
+KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample")
+ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), "optuna-tpe")
+LEVELS = {"opt": 1.0, "99": 0.99, "95": 0.95}
+CHECKPOINTS = (50, 100, 200, 400)
+OUR_BATCH = 8
+_TOL = 1e-9
+
+
+# ---------------------------------------------------------------------- one run
+def _space(path: str, _cache: Dict[str, ReplaySpace] = {}) -> ReplaySpace:  # noqa: B006 - per-process cache
+    if path not in _cache:
+        _cache[path] = ReplaySpace.load(path)
+    return _cache[path]
+
+
+def _run_ours(space: ReplaySpace, label: str, seed: int, budget: int) -> Dict[str, Any]:
+    name, kw = OURS[label]
+    tuner = create_tuner(name, space, seed=seed, **kw)
+    trace: List[Tuple[float, float]] = []
+
+    def _collect(_tuner: Any, inputs: Sequence[Any], results: Sequence[Any]) -> None:
+        for res in results:
+            trace.append((space.quality(res.mean_cost), res.all_cost))
+
+    summary = tuner.tune(budget, ReplayRunner(space, n_parallel=OUR_BATCH), callbacks=[_collect])
+    eps = [float(e) for e in getattr(tuner, "epsilon_history", [])]
+    return {"trace": trace, "tuner_seconds": summary.tuner_time, "epsilons": eps}
+
+
+def _scalar_values(knob: Any) -> List[Any]:
+    """A knob's candidates as Kernel Tuner / Optuna values: the values when scalar, else positions."""
+    vals = [getattr(knob, "candidates", None)]
+    cands = list(knob.candidates) if vals[0] is not None else list(range(len(knob)))
+    if all(isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in cands):
+        return cands
+    return list(range(len(cands)))
+
+
+def _axes(space: ReplaySpace) -> List[Tuple[str, List[Any]]]:
+    return [(name, _scalar_values(knob)) for name, knob in space.config_space.knobs.items()]
+
+
+def _write_kt_cache(space: ReplaySpace, path: str) -> Dict[str, int]:
+    """Write ``space`` as a Kernel Tuner cache file; returns config key -> our index."""
+    axes = _axes(space)
+    cs = space.config_space
+    cache, keys = {}, {}
+    for idx, entry in space.entries.items():
+        digits = cs.digits(idx)
+        values = [vals[d] for (_, vals), d in zip(axes, digits)]
+        key = ",".join(str(v) for v in values)
+        rec: Dict[str, Any] = dict(zip((n for n, _ in axes), values))
+        if entry.ok:
+            rec["time"] = entry.cost * 1e3
+        else:
+            rec["time"] = "CompilationFailedConfig" if entry.error_no in (2, 3, 6) else "RuntimeFailedConfig"
+        rec.update(compile_time=entry.charge * 1e3, verification_time=0, benchmark_time=0)
+        cache[key] = rec
+        keys[key] = idx
+    doc = {"device_name": "replay", "kernel_name": "replay", "problem_size": [1],
+           "tune_params_keys": [n for n, _ in axes], "tune_params": dict(axes),
+           "objective": "time", "cache": cache}
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    return keys
+
+
+def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[str, Any]:
+    from constraint import FunctionConstraint
+    from kernel_tuner import tune_kernel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "cache.json")
+        keys = _write_kt_cache(space, path)
+        names = [n for n, _ in _axes(space)]
+        recorded = set(keys)
+
+        def _recorded(*values: Any) -> bool:
+            return ",".join(str(v) for v in values) in recorded
+
+        random.seed(seed)
+        np.random.seed(seed)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results, _env = tune_kernel(
+                "replay", "", (1,), [], {n: v for n, v in _axes(space)},
+                restrictions=[FunctionConstraint(_recorded, names)], strategy=strategy,
+                strategy_options={"max_fevals": min(budget, len(keys))}, cache=path,
+                simulation_mode=True, quiet=True, verbose=False)
+        elapsed = time.perf_counter() - t0
+    trace, seen = [], set()
+    for r in results:
+        if r is None:
+            continue
+        key = ",".join(str(r[n]) for n in names)
+        if key in seen or key not in keys:
+            continue
+        seen.add(key)
+        entry = space.entries[keys[key]]
+        trace.append((space.quality(entry.cost), entry.charge))
+        if len(trace) >= budget:
+            break
+    return {"trace": trace, "tuner_seconds": elapsed, "epsilons": []}
+
+
+def _run_optuna(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    axes = _axes(space)
+    cs = space.config_space
+    worst = max(e.cost for e in space.entries.values() if e.ok)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
+    trace, seen = [], {}
+    t0 = time.perf_counter()
+    for _ in range(20 * budget):  # TPE re-proposes known and unrecorded configs; cap the asks
+        if len(trace) >= min(budget, space.n_recorded):
+            break
+        trial = study.ask()
+        digits = [vals.index(trial.suggest_categorical(name, vals)) for name, vals in axes]
+        idx = cs.from_digits(digits)
+        entry = space.entries.get(idx)
+        if entry is None or not entry.ok:
+            # Unrecorded (invalid) or failed: the worst cost seen, so TPE learns to avoid it.
+            value = 2 * worst
+        else:
+            value = entry.cost
+        if entry is not None and idx not in seen:
+            seen[idx] = True
+            trace.append((space.quality(entry.cost), entry.charge))
+        study.tell(trial, value)
+    return {"trace": trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
+
+
+def run_one(path: str, label: str, seed: int, budget: int) -> Dict[str, Any]:
+    """One tuner on one space with one seed; returns its per-trial trace and metrics."""
+    space = _space(path)
+    if label in OURS:
+        out = _run_ours(space, label, seed, budget)
+    elif label.startswith("kt-"):
+        out = _run_kt(space, label[3:], seed, budget)
+    elif label == "optuna-tpe":
+        out = _run_optuna(space, seed, budget)
+    else:
+        raise ValueError(f"unknown tuner {label!r}; choose from {ALL_TUNERS}")
+    return _metrics(path, label, seed, budget, out)
+
+
+def _metrics(path: str, label: str, seed: int, budget: int, out: Dict[str, Any]) -> Dict[str, Any]:
+    trace = out["trace"]
+    best, curve, clock, clocks = 0.0, [], 0.0, []
+    for q, charge in trace:
+        best = max(best, q)
+        clock += charge
+        curve.append(best)
+        clocks.append(clock)
+    row: Dict[str, Any] = {"space": path, "tuner": label, "seed": seed, "n_trials": len(trace),
+                           "curve": [round(q, 6) for q in curve],
+                           "tuner_seconds": out["tuner_seconds"],
+                           "overhead_per_trial_ms": 1e3 * out["tuner_seconds"] / max(1, len(trace)),
+                           "epsilons": out["epsilons"]}
+    for key, level in LEVELS.items():
+        hit = next((i for i, q in enumerate(curve) if q >= level - _TOL), None)
+        row[f"trials_to_{key}"] = hit + 1 if hit is not None else budget + 1
+        row[f"seconds_to_{key}"] = clocks[hit] if hit is not None else None
+    for c in CHECKPOINTS:
+        if c <= budget:
+            row[f"best_at_{c}"] = curve[min(c, len(curve)) - 1] if curve else 0.0
+    return row
+
+
+# ---------------------------------------------------------------------- summaries
+def _q(xs: Sequence[float]) -> Tuple[float, float, float]:
+    a = np.asarray([x for x in xs if x is not None], dtype=float)
+    if a.size == 0:
+        return (math.nan, math.nan, math.nan)
+    return tuple(float(v) for v in np.percentile(a, [50, 25, 75]))
+
+
+def summarise(runs: List[Dict[str, Any]], spaces: Sequence[str], tuners: Sequence[str],
+              budget: int) -> Dict[str, Any]:
+    per_space: Dict[str, Dict[str, Any]] = {}
+    for sp in spaces:
+        per_space[sp] = {}
+        for t in tuners:
+            mine = [r for r in runs if r["space"] == sp and r["tuner"] == t]
+            if not mine:
+                continue
+            s: Dict[str, Any] = {"seeds": len(mine)}
+            for key in LEVELS:
+                med, lo, hi = _q([r[f"trials_to_{key}"] for r in mine])
+                s[f"median_trials_to_{key}"], s[f"iqr_trials_to_{key}"] = med, [lo, hi]
+                s[f"reached_{key}"] = sum(r[f"trials_to_{key}"] <= budget for r in mine)
+            s["median_seconds_to_99"] = _q([r["seconds_to_99"] for r in mine])[0]
+            for c in CHECKPOINTS:
+                if c <= budget:
+                    med, lo, hi = _q([r[f"best_at_{c}"] for r in mine])
+                    s[f"median_best_at_{c}"], s[f"iqr_best_at_{c}"] = med, [lo, hi]
+            s["median_overhead_per_trial_ms"] = _q([r["overhead_per_trial_ms"] for r in mine])[0]
+            per_space[sp][t] = s
+    overall: Dict[str, Any] = {}
+    for t in tuners:
+        rows = [per_space[sp][t] for sp in spaces if t in per_space[sp]]
+        if not rows:
+            continue
+        overall[t] = {
+            "median_trials_to_opt": float(np.median([r["median_trials_to_opt"] for r in rows])),
+            "median_trials_to_99pct": float(np.median([r["median_trials_to_99"] for r in rows])),
+            "median_trials_to_95pct": float(np.median([r["median_trials_to_95"] for r in rows])),
+            "median_overhead_per_trial_ms": float(np.median([r["median_overhead_per_trial_ms"] for r in rows])),
+            "per_space": {os.path.relpath(sp, os.path.dirname(ROOT)): {
+                "median_trials_to_opt": per_space[sp][t]["median_trials_to_opt"],
+                "median_trials_to_99pct": per_space[sp][t]["median_trials_to_99"],
+                "median_trials_to_95pct": per_space[sp][t]["median_trials_to_95"],
+                "iqr_trials_to_99pct": per_space[sp][t]["iqr_trials_to_99"],
+                **{f"median_best_at_{c}": per_space[sp][t][f"median_best_at_{c}"]
+                   for c in CHECKPOINTS if c <= budget},
+            } for sp in spaces if t in per_space[sp]},
+        }
+    wins = {t: 0.0 for t in tuners}
+    for sp in spaces:
+        vals = {t: per_space[sp][t]["median_trials_to_99"] for t in tuners if t in per_space[sp]}
+        if vals:
+            best = min(vals.values())
+            winners = [t for t, v in vals.items() if v == best]
+            for t in winners:
+                wins[t] += 1.0 / len(winners)
+    return {"per_space": per_space, "overall": overall, "wins_99": wins}
+
+
+def _short(path: str) -> str:
+    parts = os.path.normpath(path).split(os.sep)
+    name = parts[-1].split(".")[0]
+    return f"{parts[-2]}/{name}" if parts[-2] not in ("data",) else name
+
+
+def markdown(summary: Dict[str, Any], spaces: Sequence[str], tuners: Sequence[str], budget: int) -> str:
+    out = []
+    hdr = ["tuner", "trials to 99% (median over spaces)", "trials to 95%", "trials to optimum",
+           "vs xgb-reg (99%)", "wins (99%)", "overhead ms/trial"]
+    out.append("| " + " | ".join(hdr) + " |")
+    out.append("|" + " --- |" * len(hdr))
+    base = summary["overall"].get("xgb-reg", {}).get("median_trials_to_99pct")
+    for t in tuners:
+        o = summary["overall"].get(t)
+        if o is None:
+            continue
+        ratio = f"{o['median_trials_to_99pct'] / base:.2f}x" if base else "-"
+        out.append(f"| {t} | {o['median_trials_to_99pct']:.1f} | {o['median_trials_to_95pct']:.1f} | "
+                   f"{o['median_trials_to_opt']:.1f} | {ratio} | {summary['wins_99'][t]:.2f} | "
+                   f"{o['median_overhead_per_trial_ms']:.2f} |")
+    cps = [c for c in CHECKPOINTS if c <= budget]
+    out.append("")
+    hdr = ["space", "tuner", "to 99% median [IQR]", "to 95%", "to opt", *(f"best@{c}" for c in cps)]
+    out.append("| " + " | ".join(hdr) + " |")
+    out.append("|" + " --- |" * len(hdr))
+    for sp in spaces:
+        for t in tuners:
+            s = summary["per_space"][sp].get(t)
+            if s is None:
+                continue
+            lo, hi = s["iqr_trials_to_99"]
+            out.append(f"| {_short(sp)} | {t} | {s['median_trials_to_99']:.0f} [{lo:.0f}-{hi:.0f}] | "
+                       f"{s['median_trials_to_95']:.0f} | {s['median_trials_to_opt']:.0f} | "
+                       + " | ".join(f"{s[f'median_best_at_{c}']:.3f}" for c in cps) + " |")
+    return "\n".join(out)
+
+
+def plot(runs: List[Dict[str, Any]], spaces: Sequence[str], tuners: Sequence[str], budget: int,
+         path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(spaces)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+    cmap = plt.get_cmap("tab20")
+    for k, sp in enumerate(spaces):
+        ax = axes[k // cols][k % cols]
+        for j, t in enumerate(tuners):
+            curves = [r["curve"] for r in runs if r["space"] == sp and r["tuner"] == t and r["curve"]]
+            if not curves:
+                continue
+            m = np.array([c + [c[-1]] * (budget - len(c)) for c in curves])
+            x = np.arange(1, budget + 1)
+            med, lo, hi = (np.percentile(m, p, axis=0) for p in (50, 25, 75))
+            style = "-" if t in OURS else "--"
+            ax.plot(x, med, style, color=cmap(j), label=t, lw=2 if t.startswith("rfei") else 1)
+            ax.fill_between(x, lo, hi, color=cmap(j), alpha=0.12)
+        ax.set_title(_short(sp), fontsize=9)
+        ax.set_xscale("log")
+        ax.set_ylim(0.5, 1.01)
+        ax.set_xlabel("unique trials")
+        ax.set_ylabel("best quality (optimum / best cost)")
+        ax.grid(alpha=0.3)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------- main
+def main(argv: Sequence[str] = ()) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("spaces", nargs="*", help="Kernel Tuner caches / exhaustive AutoTVM logs "
+                    "(default: ../shared/data/kernel_tuner/*/*.json.gz and bench/data/*.json)")
+    ap.add_argument("--quick", action="store_true", help="5 seeds, 200 trials, fewer spaces")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per space and tuner (full: 20)")
+    ap.add_argument("--budget", type=int, default=None, help="unique trials per run (full: 400)")
+    ap.add_argument("--tuners", default=",".join(ALL_TUNERS), help="comma-separated labels")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes")
+    ap.add_argument("--json", default=None, help="write raw numbers and summaries here")
+    ap.add_argument("--plot", default=None, help="write the best-so-far PNG here")
+    args = ap.parse_args(list(argv))
+    tuners = [t.strip() for t in args.tuners.split(",") if t.strip()]
+    for t in tuners:
+        if t not in ALL_TUNERS:
+            ap.error(f"unknown tuner {t!r}; choose from {', '.join(ALL_TUNERS)}")
+    spaces = [os.path.abspath(p) for p in (args.spaces or DEFAULT_SPACES)]
+    if args.quick and not args.spaces:
+        spaces = spaces[::2]
+    for sp in spaces:
+        _space(sp)  # fail early, naming the file, on unreadable input
+    n_seeds = args.seeds or (5 if args.quick else 20)
+    budget = args.budget or (200 if args.quick else 400)
+    jobs = [(sp, t, s) for sp in spaces for t in tuners for s in range(n_seeds)]
+    t0 = time.time()
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as ex:
+            futs = [ex.submit(run_one, sp, t, s, budget) for sp, t, s in jobs]
+            runs = [f.result() for f in futs]
+    else:
+        runs = [run_one(sp, t, s, budget) for sp, t, s in jobs]
+    wall = time.time() - t0
+    summary = summarise(runs, spaces, tuners, budget)
+    print(f"Replay of {len(spaces)} exhaustive spaces, {n_seeds} seeds, budget {budget} unique trials, "
+          f"{wall:.0f} s. Medians over seeds per space, then over spaces; never reached = "
+          f"budget + 1.\n")
+    print(markdown(summary, spaces, tuners, budget))
+    if "rfei-dynamic" in summary["overall"] and "xgb-reg" in summary["overall"]:
+        o = summary["overall"]
+        print(f"\nrfei-dynamic / xgb-reg trials to 99%: "
+              f"{o['rfei-dynamic']['median_trials_to_99pct'] / o['xgb-reg']['median_trials_to_99pct']:.2f}")
+    if args.plot:
+        plot(runs, spaces, tuners, budget, args.plot)
+    if args.json:
+        report = {"budget": budget, "seeds": n_seeds, "wall_seconds": wall,
+                  "spaces": {os.path.relpath(sp, os.path.dirname(ROOT)): {
+                      "n_recorded": _space(sp).n_recorded, "n_failed": _space(sp).n_failed,
+                      "optimum_seconds": _space(sp).optimum_cost} for sp in spaces},
+                  **summary["overall"],
+                  "summary": {"overall": summary["overall"], "wins_99": summary["wins_99"],
+                              "per_space": {os.path.relpath(k, os.path.dirname(ROOT)): v
+                                            for k, v in summary["per_space"].items()}},
+                  "runs": runs}
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,372 @@
+"""Replay measurement: answer proposals with costs recorded by an exhaustive search.
+
+A :class:`ReplaySpace` holds every measured config of one search space, read from
+
+* an AutoTVM log (v0.1 or v0.2 JSON lines, e.g. a grid-search log written by
+  ``log_to_file``): the space is rebuilt from the logged entities
+  (:meth:`ConfigSpace.from_records`), failed records (``error_no != 0``) replay as
+  failures with their error code;
+* a Kernel Tuner cache file (JSON, optionally gzipped: ``tune_params`` + ``cache``):
+  one knob per tuning parameter; ``CompilationFailedConfig`` / ``RuntimeFailedConfig``
+  entries replay as compile / runtime failures.
+
+Only recorded configs are valid in the rebuilt space (a constraint), so a tuner never
+proposes a config without a recorded answer. :class:`ReplayRunner` is a
+``MeasureBatch`` over it: no build, no run, optional noise drawn from the recorded
+repeated runs, and a simulated clock charged with the recorded compile + run time of
+each measurement.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .measure import MeasureErrorNo, MeasureInput, MeasureResult
+
+__all__ = ["ReplayEntry", "ReplaySpace", "ReplayRunner", "load_replay"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_KT_ERRORS = {
+    "CompilationFailedConfig": MeasureErrorNo.COMPILE_DEVICE,
+    "RuntimeFailedConfig": MeasureErrorNo.RUNTIME_DEVICE,
+    "InvalidConfig": MeasureErrorNo.INSTANTIATION_ERROR,
+    "ErrorConfig": MeasureErrorNo.UNKNOWN_ERROR,
+}
+
+
+class ReplayEntry:
+    """What was recorded for one config.
+
+    Parameters
+    ----------
+    error_no : int
+        0 for a successful measurement, otherwise the (AutoTVM) error code.
+    cost : float
+        Mean run time in seconds (``inf`` for a failure).
+    times : tuple of float
+        The individual recorded runs in seconds (noise source); may be empty.
+    charge : float
+        Seconds the measurement took (compile + run), for simulated time.
+    message : str
+        Error text of a failure.
+    """
+
+    __slots__ = ("error_no", "cost", "times", "charge", "message")
+
+    def __init__(self, error_no: int, cost: float, times: Tuple[float, ...] = (),
+                 charge: float = 0.0, message: str = ""):
+        self.error_no = int(error_no)
+        self.cost = float(cost)
+        self.times = tuple(float(t) for t in times)
+        self.charge = float(charge)
+        self.message = message
+
+    @property
+    def ok(self) -> bool:
+        return self.error_no == 0
+
+    def __repr__(self) -> str:
+        return f"ReplayEntry(error_no={self.error_no}, cost={self.cost:g})"
+
+
+class _Recorded:
+    """Constraint "this config was recorded" (picklable: a frozenset of indices)."""
+
+    def __init__(self, indices: frozenset):
+        self.indices = indices
+
+    def __call__(self, cfg: Any) -> bool:
+        return int(cfg.index) in self.indices
+
+
+class ReplaySpace:
+    """Every recorded config of one search space, usable as a tuning task.
+
+    Has the attributes a tuner needs of a task (``config_space``, ``name``, ``args``,
+    ``target``, ``flop``; ``flop`` is 0, so throughput is ``1 / cost``).
+
+    Parameters
+    ----------
+    name : str
+    args : tuple
+    target : str
+    config_space : ConfigSpace
+        Its constraints should admit exactly the indices of ``entries``
+        (the ``from_*`` constructors add that constraint).
+    entries : dict of int to ReplayEntry
+    source : str
+        File it was read from (for messages).
+    """
+
+    def __init__(self, name: str, args: Sequence[Any], target: str, config_space: Any,
+                 entries: Dict[int, ReplayEntry], source: str = ""):
+        if not entries:
+            raise ValueError(f"{source or name}: no recorded configs")
+        self.name = name
+        self.args = tuple(args)
+        self.target = target
+        self.config_space = config_space
+        self.entries = entries
+        self.source = source
+        self.flop = 0.0
+        ok = [e.cost for e in entries.values() if e.ok]
+        if not ok:
+            raise ValueError(f"{source or name}: every recorded config failed; nothing to replay")
+        self.optimum_cost = min(ok)
+        self.optimum_index = min((i for i, e in entries.items() if e.ok), key=lambda i: entries[i].cost)
+
+    @property
+    def n_recorded(self) -> int:
+        return len(self.entries)
+
+    @property
+    def n_failed(self) -> int:
+        return sum(not e.ok for e in self.entries.values())
+
+    def quality(self, cost: float) -> float:
+        """Optimum cost / ``cost`` in [0, 1] (0 for a failure)."""
+        return self.optimum_cost / cost if cost > 0 and math.isfinite(cost) else 0.0
+
+    def __repr__(self) -> str:
+        return (f"ReplaySpace({self.name!r}, {self.n_recorded} recorded, {self.n_failed} failed, "
+                f"optimum {self.optimum_cost:g} s)")
+
+    # ------------------------------------------------------------------ readers
+    @classmethod
+    def from_autotvm_log(cls, path: PathLike, workload: Optional[str] = None) -> "ReplaySpace":
+        """Read an exhaustive AutoTVM log (v0.1/v0.2 lines, ``#`` comments, ``.gz``).
+
+        Parameters
+        ----------
+        path : path
+        workload : str, optional
+            Workload key to replay when the log holds several (otherwise an error).
+
+        Raises
+        ------
+        ValueError
+            Naming the file and line of the first malformed line, or when the log
+            holds several workloads and ``workload`` is not given.
+        """
+        from ..records import read_records
+        from ..space import ConfigSpace
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"replay: no such file: {path}")
+        records, summary = read_records(path)
+        if summary.rejected:
+            err = summary.errors[0]
+            raise ValueError(f"{err.path}:{err.line}: malformed record ({err.reason}): {err.message}"
+                             + (f" (and {summary.rejected - 1} more)" if summary.rejected > 1 else ""))
+        if not records:
+            raise ValueError(f"{path}: no records")
+        keys = sorted({r.workload_key for r in records})
+        if workload is None and len(keys) > 1:
+            raise ValueError(f"{path}: {len(keys)} workloads ({', '.join(keys[:3])}...); pass workload=")
+        key = workload or keys[0]
+        records = [r for r in records if r.workload_key == key]
+        if not records:
+            raise ValueError(f"{path}: no records of workload {workload!r}")
+        # One record per logged index (a re-measured config keeps its first record).
+        by_index: Dict[int, Any] = {}
+        for r in records:
+            by_index.setdefault(r.config_index, r)
+        recs = list(by_index.values())
+        entities = [r.entity for r in recs]
+        try:
+            space = ConfigSpace.from_records(entities, indices=[r.config_index for r in recs])
+        except ValueError:
+            # A log of a restricted space may not pin the radices down; the logged
+            # indices are then not reproducible, but the configs still are.
+            space = ConfigSpace.from_records(entities)
+        entries: Dict[int, ReplayEntry] = {}
+        for r in recs:
+            idx = space.index_of([list(e) for e in r.entity])
+            if r.error_no == 0 and r.ok:
+                times = tuple(float(c) for c in r.costs)
+                entries[idx] = ReplayEntry(0, r.mean_cost, times, r.all_cost)
+            else:
+                code = r.error_no if r.error_no else int(MeasureErrorNo.UNKNOWN_ERROR)
+                entries[idx] = ReplayEntry(code, math.inf, (), r.all_cost, str(r.costs[:1]))
+        space.add_constraint(_Recorded(frozenset(entries)))
+        first = records[0]
+        return cls(first.task_name, first.args, first.target, space, entries, path)
+
+    @classmethod
+    def from_kernel_tuner_cache(cls, path: PathLike) -> "ReplaySpace":
+        """Read a Kernel Tuner cache file (JSON, optionally ``.gz``); times in ms.
+
+        Raises
+        ------
+        ValueError
+            Naming the file (and line for JSON syntax errors) when it is not a
+            readable cache file or an entry has no usable time.
+        """
+        from ..space import ConfigSpace
+
+        path = os.fspath(path)
+        data = _load_json(path)
+        if not isinstance(data, dict) or "cache" not in data or "tune_params" not in data:
+            raise ValueError(f"{path}: not a Kernel Tuner cache file (needs 'tune_params' and 'cache')")
+        tune_params = data["tune_params"]
+        params = data.get("tune_params_keys") or list(tune_params)
+        space = ConfigSpace()
+        for p in params:
+            if p not in tune_params or not isinstance(tune_params[p], list) or not tune_params[p]:
+                raise ValueError(f"{path}: tune_params[{p!r}] must be a non-empty list")
+            space.define_knob(p, list(tune_params[p]))
+        pos = {p: {_kt_str(v): k for k, v in enumerate(tune_params[p])} for p in params}
+        radices = space.radices
+        entries: Dict[int, ReplayEntry] = {}
+        for key, entry in data["cache"].items():
+            values = key.split(",")
+            if len(values) != len(params) or not isinstance(entry, dict):
+                raise ValueError(f"{path}: cache entry {key!r} does not match tune_params {params}")
+            idx, mult = 0, 1
+            for p, v, radix in zip(params, values, radices):
+                digit = pos[p].get(v)
+                if digit is None:
+                    raise ValueError(f"{path}: cache entry {key!r}: {p}={v} is not in tune_params")
+                idx += digit * mult
+                mult *= radix
+            entries[idx] = _kt_entry(path, key, entry)
+        space.add_constraint(_Recorded(frozenset(entries)))
+        name = str(data.get("kernel_name", os.path.basename(path)))
+        return cls(name, (data.get("problem_size"),), str(data.get("device_name", "unknown")),
+                   space, entries, path)
+
+    @classmethod
+    def load(cls, path: PathLike, workload: Optional[str] = None) -> "ReplaySpace":
+        """Read either format, told apart by content (a JSON object with ``cache``)."""
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"replay: no such file: {path}")
+        opener = gzip.open if path.endswith(".gz") else open
+        try:
+            with opener(path, "rt") as f:
+                head = f.read(4096)
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: cannot read: {err}") from err
+        if '"cache"' in head or '"tune_params"' in head:
+            return cls.from_kernel_tuner_cache(path)
+        return cls.from_autotvm_log(path, workload=workload)
+
+
+def _kt_str(v: Any) -> str:
+    # Kernel Tuner keys are ",".join(str(value)); JSON gives back the same Python values.
+    return str(v)
+
+
+def _load_json(path: str) -> Any:
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: malformed JSON: {err.msg}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot read: {err}") from err
+
+
+def _kt_entry(path: str, key: str, entry: Dict[str, Any]) -> ReplayEntry:
+    t = entry.get("time")
+    charge_ms = sum(float(entry.get(k) or 0.0) for k in ("compile_time", "verification_time", "benchmark_time")
+                    if isinstance(entry.get(k), (int, float)))
+    if isinstance(t, str):
+        code = _KT_ERRORS.get(t, MeasureErrorNo.UNKNOWN_ERROR)
+        return ReplayEntry(code, math.inf, (), charge_ms / 1e3, t)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
+        raise ValueError(f"{path}: cache entry {key!r}: time {t!r} is not a positive number or a failure name")
+    raw = entry.get("times") or ()
+    times = tuple(float(x) / 1e3 for x in raw if isinstance(x, (int, float)) and x > 0)
+    return ReplayEntry(0, float(t) / 1e3, times, charge_ms / 1e3)
+
+
+def load_replay(path: PathLike, workload: Optional[str] = None) -> ReplaySpace:
+    """Read an AutoTVM log or a Kernel Tuner cache file; see :class:`ReplaySpace`."""
+    return ReplaySpace.load(path, workload=workload)
+
+
+class ReplayRunner:
+    """``MeasureBatch`` answering every proposal with its recorded measurement.
+
+    Parameters
+    ----------
+    space : ReplaySpace or path
+        The recorded space (a path is read with :meth:`ReplaySpace.load`). Its
+        ``config_space`` is the space tuners must propose from (``runner.task``).
+    noise : bool
+        Replay measurement noise: each successful result is ``repeats`` runs drawn
+        (with replacement) from the recorded individual runs instead of the recorded
+        mean; configs without recorded runs return the mean.
+    repeats : int
+        Runs drawn per measurement when ``noise`` is on.
+    n_parallel : int
+        Batch size the tuner is asked for.
+    seed : int, optional
+        Seed of the noise draws.
+
+    Attributes
+    ----------
+    simulated_time : float
+        Recorded seconds (compile + run) of every measurement answered so far.
+    n_measured : int
+        Measurements answered so far.
+    """
+
+    def __init__(self, space: Union[ReplaySpace, PathLike], noise: bool = False, repeats: int = 1,
+                 n_parallel: int = 8, seed: Optional[int] = None):
+        if not isinstance(space, ReplaySpace):
+            space = ReplaySpace.load(space)
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"ReplayRunner: repeats must be an int >= 1, got {repeats!r}")
+        if isinstance(n_parallel, bool) or not isinstance(n_parallel, int) or n_parallel < 1:
+            raise ValueError(f"ReplayRunner: n_parallel must be an int >= 1, got {n_parallel!r}")
+        self.space = space
+        self.noise = bool(noise)
+        self.repeats = repeats
+        self.n_parallel = n_parallel
+        self.rng = np.random.default_rng(seed)
+        self.simulated_time = 0.0
+        self.n_measured = 0
+
+    @property
+    def task(self) -> ReplaySpace:
+        """The task to hand to a tuner."""
+        return self.space
+
+    def measure_batch(self, inputs: Sequence[MeasureInput]) -> List[MeasureResult]:
+        out = []
+        for inp in inputs:
+            idx = int(inp.config.index)
+            entry = self.space.entries.get(idx)
+            if entry is None:
+                raise ValueError(f"ReplayRunner: config {idx} was not recorded in {self.space.source}")
+            self.simulated_time += entry.charge
+            self.n_measured += 1
+            if not entry.ok:
+                out.append(MeasureResult((entry.message or "replayed failure",), entry.error_no,
+                                         entry.charge, self.simulated_time))
+                continue
+            if self.noise and entry.times:
+                costs = tuple(float(c) for c in self.rng.choice(entry.times, size=self.repeats))
+            else:
+                costs = (entry.cost,)
+            out.append(MeasureResult(costs, MeasureErrorNo.NO_ERROR, entry.charge, self.simulated_time))
+        return out
+
+    def close(self) -> None:
+        """Nothing to release (symmetry with ``MeasureOption``)."""
+
+    def __enter__(self) -> "ReplayRunner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
