@@ -39,10 +39,11 @@ import numpy as np
 
 from ..records._gc import paused_gc
 from ..records.metaschedule import iter_metaschedule_db
-from ..records.reader import iter_log_range, log_files
+from ..records.reader import iter_log_lines, log_files
 from ..records.summary import ReadError, ReadSummary
 from ..records.target import target_dirname
 from .features import LABEL_GFLOPS, LABEL_INV_COST, record_features, record_values
+from ._linepath import featurize_lines
 from .flops import estimate_flops
 
 __all__ = ["featurize_log", "FeaturizeResult", "META_VERSION"]
@@ -133,18 +134,17 @@ class _Group:
         self.args_cache: List[Any] = []  # see record_values
 
     # -- phase 1 -------------------------------------------------------------
-    def _schema(self, key: tuple, record) -> _Schema:
-        feats = record_features(record)
+    def _schema(self, key: tuple, names: List[str], values: List[Any]) -> _Schema:
         cols = []
-        for name, _ in feats:
+        for name in names:
             idx = self.columns.get(name)
             if idx is None:
                 idx = self.columns[name] = len(self.names)
                 self.names.append(name)
             cols.append(idx)
         schema = _Schema(cols)
-        schema.n_in = sum(1 for name, _ in feats if name.startswith("in_"))
-        for pos, (_, value) in enumerate(feats):
+        schema.n_in = sum(1 for name in names if name.startswith("in_"))
+        for pos, value in enumerate(values):
             if type(value) is str and cols[pos] not in self.cats:
                 self._make_categorical(cols[pos], self.n_rows + len(self.buffer))
         schema.cat = [(p, c) for p, c in enumerate(cols) if c in self.cats]
@@ -160,16 +160,18 @@ class _Group:
     def schema(self, key: tuple, record) -> _Schema:
         schema = self.schemas.get(key)
         if schema is None:
-            schema = self._schema(key, record)
+            feats = record_features(record)
+            schema = self._schema(key, [n for n, _ in feats], [v for _, v in feats])
         return schema
 
-    def add(self, record, schema: _Schema, values: List[Any], label_inv: float,
-            flops: float) -> None:
-        if flops != flops:
+    def add_row(self, schema: _Schema, row: List[Any]) -> None:
+        """Buffer ``row``: the fixed slots (label, FLOPs, error code), then the values
+        of ``schema``'s features in its order."""
+        if row[1] != row[1]:
             self.flops_missing = True
         cats = self.cats
         for pos, col in schema.cat:
-            v = values[pos]
+            v = row[pos + _N_FIXED]
             if v is None:
                 continue
             cmap = cats[col]
@@ -177,15 +179,13 @@ class _Group:
             code = cmap.get(text)
             if code is None:
                 code = cmap[text] = len(cmap)
-            values[pos] = code
-        if schema.contiguous:
-            row = [label_inv, flops, record.error_no]
-            row += values
-        else:
-            row = [None] * (_N_FIXED + len(self.names))
-            row[0], row[1], row[2] = label_inv, flops, record.error_no
+            row[pos + _N_FIXED] = code
+        if not schema.contiguous:
+            out = [None] * (_N_FIXED + len(self.names))
+            out[0], out[1], out[2] = row[0], row[1], row[2]
             for pos, col in enumerate(schema.cols):
-                row[col + _N_FIXED] = values[pos]
+                out[col + _N_FIXED] = row[pos + _N_FIXED]
+            row = out
         self.buffer.append(row)
 
     def _late_categoricals(self, rows: List[List[Any]]) -> None:
@@ -321,38 +321,48 @@ def _phase1(units, work_dir: str, buffer_rows: int, on_bytes=None
 def _phase1_units(units, work: Path, buffer_rows: int, on_bytes, groups, summary,
                   unit_errors) -> None:
     flops_cache: Dict[tuple, Optional[float]] = {}
+
+    def get_group(target: str, task_name: str) -> _Group:
+        group = groups.get((target, task_name))
+        if group is None:
+            group = groups[(target, task_name)] = _Group(target, task_name,
+                                                        work / f"g{len(groups)}.bin")
+        return group
+
+    def add_record(record) -> None:
+        group = get_group(record.target, record.task_name)
+        key, values = record_values(record, group.args_cache)
+        schema = group.schema(key, record)
+        # FLOPs depend on the workload: within one task and feature layout the
+        # flattened arguments identify it (cheaper than encoding the arguments).
+        fkey = (record.task_name, key, tuple(values[:schema.n_in]))
+        flops = flops_cache.get(fkey, flops_cache)
+        if flops is flops_cache:
+            if len(flops_cache) > _FLOPS_CACHE_MAX:
+                flops_cache.clear()  # bounded memory for logs of many workloads
+            flops = flops_cache[fkey] = estimate_flops(record.task_name, record.args)
+        if record.error_no == 0:
+            cost = record.mean_cost
+            inv = 1.0 / cost if 0 < cost < math.inf else 0.0
+        else:
+            inv = 0.0
+        row = [inv, math.nan if flops is None else flops, record.error_no]
+        row += values
+        group.add_row(schema, row)
+        if len(group.buffer) >= buffer_rows:
+            group.flush()
+
     for u, unit in enumerate(units):
         kind, file, start, end = unit
         unit_summary = ReadSummary(max_errors=100)
         unit_summary.files = 1 if start == 0 else 0
         if kind == "ms":
-            records = iter_metaschedule_db(file, unit_summary, on_bytes)
+            for record in iter_metaschedule_db(file, unit_summary, on_bytes):
+                add_record(record)
         else:
-            records = iter_log_range(file, start, end, unit_summary, on_bytes)
-        for record in records:
-            gkey = (record.target, record.task_name)
-            group = groups.get(gkey)
-            if group is None:
-                group = groups[gkey] = _Group(record.target, record.task_name,
-                                              work / f"g{len(groups)}.bin")
-            key, values = record_values(record, group.args_cache)
-            schema = group.schema(key, record)
-            # FLOPs depend on the workload: within one task and feature layout the
-            # flattened arguments identify it (cheaper than encoding the arguments).
-            fkey = (record.task_name, key, tuple(values[:schema.n_in]))
-            flops = flops_cache.get(fkey, flops_cache)
-            if flops is flops_cache:
-                if len(flops_cache) > _FLOPS_CACHE_MAX:
-                    flops_cache.clear()  # bounded memory for logs of many workloads
-                flops = flops_cache[fkey] = estimate_flops(record.task_name, record.args)
-            if record.error_no == 0:
-                cost = record.mean_cost
-                inv = 1.0 / cost if 0 < cost < math.inf else 0.0
-            else:
-                inv = 0.0
-            group.add(record, schema, values, inv, math.nan if flops is None else flops)
-            if len(group.buffer) >= buffer_rows:
-                group.flush()
+            featurize_lines(iter_log_lines(file, unit_summary, on_bytes, start, end), file,
+                            unit_summary, get_group, add_record, flops_cache,
+                            _FLOPS_CACHE_MAX, buffer_rows)
         # errors keep their unit so the caller can make range line numbers absolute
         unit_errors.extend((u, e) for e in unit_summary.errors)
         unit_summary.errors = []
@@ -480,6 +490,27 @@ def _precode(table: _Table) -> None:
             row_start += n_rows
 
 
+def _csv_rows(table: np.ndarray, formats: List[str]) -> str:
+    """CSV lines of ``table``, cell ``j`` of each row written as ``formats[j] % value``.
+
+    Feature columns hold few distinct values (knob settings, workload arguments), so
+    each column's distinct values are formatted once and the cells taken from them;
+    distinct means distinct bits, so ``-0.0`` and ``0.0`` keep their own text.  The
+    text is exactly that of formatting every row with the joined format.
+    """
+    n_rows = table.shape[0]
+    bits = np.ascontiguousarray(table).view(np.int64)
+    columns = []
+    for j, fmt in enumerate(formats):
+        uniq, inverse = np.unique(bits[:, j], return_inverse=True)
+        if 2 * len(uniq) > n_rows:  # mostly distinct (the label): format them all
+            columns.append([fmt % v for v in table[:, j].tolist()])
+        else:
+            text = np.array([fmt % v for v in uniq.view(np.float64).tolist()], dtype=object)
+            columns.append(text[inverse.reshape(-1)].tolist())
+    return "".join([",".join(cells) + "\n" for cells in zip(*columns)])
+
+
 def _format_part(job) -> str:
     """Write one part's rows of a table, normalised, as CSV text to ``job['out']``.
 
@@ -492,7 +523,7 @@ def _format_part(job) -> str:
     num_cols = np.flatnonzero(~is_cat)
     cat_cols = np.flatnonzero(is_cat)
     cell = ["%d" if c else _FLOAT_FORMAT for c in is_cat.tolist()]
-    fmt = ",".join(cell + [_FLOAT_FORMAT, "%d"]) + "\n"
+    formats = cell + [_FLOAT_FORMAT, "%d"]
     part_cat = {int(col_map[i]): i for i in part.cats}
     row_start = 0
     with open(job["out"], job.get("mode", "w"), encoding="utf-8", newline="") as out:
@@ -523,7 +554,7 @@ def _format_part(job) -> str:
             else:
                 table[:, n_feat] = block[:, 0]
             table[:, n_feat + 1] = block[:, 2]
-            out.write("".join([fmt % row for row in map(tuple, table.tolist())]))
+            out.write(_csv_rows(table, formats))
             row_start += n_rows
     return job["out"]
 

@@ -16,7 +16,7 @@ from .metaschedule import is_metaschedule_db, iter_metaschedule_db
 from .record import Record, RecordError, decode
 from .summary import ReadSummary
 
-__all__ = ["iter_records", "iter_log_range", "read_records", "log_files", "LOG_SUFFIXES"]
+__all__ = ["iter_records", "iter_log_range", "iter_log_lines", "read_records", "log_files", "LOG_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +63,19 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def _iter_autotvm_file(path: Path, summary: ReadSummary,
-                       on_bytes: Optional[Callable[[int], None]],
-                       start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
-    """Records of one AutoTVM file, or of the lines starting in bytes [start, end).
+def iter_log_lines(path: PathLike, summary: ReadSummary,
+                   on_bytes: Optional[Callable[[int], None]] = None,
+                   start: int = 0, end: Optional[int] = None) -> Iterator[Tuple[int, bytes]]:
+    """``(line number, stripped line)`` of the record lines of one AutoTVM file.
 
-    With ``start > 0`` line numbers in ``summary`` count from the first line read
-    (the caller knows how many lines precede ``start``).
+    Blank and ``#`` comment lines are counted in ``summary`` and skipped; the caller
+    decodes each line and counts it as kept or rejected (``summary.kept += 1`` or
+    ``summary.reject(...)``).  With ``start``/``end``, only the lines starting in bytes
+    [start, end) are read and line numbers count from the first of them.  This is the
+    loop every AutoTVM reader shares: :func:`iter_records` builds records from it,
+    ``adatune featurize`` reads raw values without building records.
     """
+    path = Path(path)
     pending = 0
     rejected_before = summary.rejected
     with _open_binary(path) as f:
@@ -97,18 +102,26 @@ def _iter_autotvm_file(path: Path, summary: ReadSummary,
             if line[:1] == b"#":
                 summary.comments += 1
                 continue
-            try:
-                record = decode(line)
-            except RecordError as err:
-                summary.reject(str(path), lineno, err.reason, str(err))
-                continue
-            summary.kept += 1
-            yield record
+            yield lineno, line
     if on_bytes is not None and pending:
         on_bytes(pending)
     n_bad = summary.rejected - rejected_before
     if n_bad:
         logger.warning("%s: %d malformed line(s) skipped", path, n_bad)
+
+
+def _iter_autotvm_file(path: Path, summary: ReadSummary,
+                       on_bytes: Optional[Callable[[int], None]],
+                       start: int = 0, end: Optional[int] = None) -> Iterator[Record]:
+    """Records of one AutoTVM file, or of the lines starting in bytes [start, end)."""
+    for lineno, line in iter_log_lines(path, summary, on_bytes, start, end):
+        try:
+            record = decode(line)
+        except RecordError as err:
+            summary.reject(str(path), lineno, err.reason, str(err))
+            continue
+        summary.kept += 1
+        yield record
 
 
 def iter_log_range(path: PathLike, start: int, end: Optional[int],
