@@ -82,3 +82,76 @@ def test_output_matches_golden(tmp_path, buffer_rows):
     for name in want:
         assert got[name] == want[name], f"{name} differs from the golden output"
     assert result.summary.rejected == 10 and result.n_records > 800
+
+
+def _edge_lines() -> list:
+    """Lines at the edges of what the fast path takes, valid and not, built from a
+    real record of all_tuned_topi_dense.1000.log."""
+    real = (NNFUSION / "all_tuned_topi_dense.1000.log").read_text().splitlines()[:3]
+    base = json.loads(real[0])
+    out = list(real)
+
+    def variant(fn):
+        obj = json.loads(json.dumps(base))
+        fn(obj)
+        out.append(json.dumps(obj))
+
+    def setr(i, v):
+        return lambda o: o["r"].__setitem__(i, v)
+
+    def setcfg(k, v):
+        return lambda o: o["i"][5].__setitem__(k, v)
+
+    for fn in [setr(1, True), setr(1, -1), setr(1, 1.0), setr(0, [1, 2]), setr(0, []),
+               setr(0, [1e-3, "x"]), setr(2, "slow"), setr(3, None), setr(3, False),
+               setcfg("i", True), setcfg("i", 1.5), setcfg("t", 3), setcfg("c", 7),
+               setcfg("c", "abc"), setcfg("e", {}), setcfg("e", [["k", "sp"]]),
+               setcfg("e", [["k", "sp", [1, [2, 3]]]]), setcfg("e", [["k", "ot", [1, 2]]]),
+               setcfg("e", [["k", "ot", {"a": 1}]]), setcfg("e", [[1, "sp", [1, 2]]]),
+               setcfg("e", [["k", "sp", [True, None, "s", 2.5]]]),
+               setcfg("e", [["k", "xx", 4], ["m", "an", ["unroll", "vec"]]]),
+               lambda o: o["i"].__setitem__(3, {"layout": "NCHW"}),
+               lambda o: o["i"].__setitem__(2, [["TENSOR", [1, 2], "float32"], True]),
+               lambda o: o["i"].__setitem__(1, "conv2d_NCHWc.x86"),
+               lambda o: o["i"].__setitem__(0, 5),
+               lambda o: o.__setitem__("adatune", {"note": 1}),
+               lambda o: o.__setitem__("extra_key", 1),
+               lambda o: o["i"].pop()]:
+        variant(fn)
+    v02 = {"input": ["llvm", "dense_nopack.x86", [["TENSOR", [4, 8], "float32"]], []],
+           "config": {"index": 3, "code_hash": None,
+                      "entity": [["tile_y", "sp", [-1, 2]], ["unroll", "ot", 1]]},
+           "result": [[1e-4, 2e-4], 0, 0.5, 1.0], "version": 0.2, "tvm_version": "0.27"}
+    out.append(json.dumps(v02))
+    for key, value in [("version", True), ("version", "0.2"), ("tvm_version", 27),
+                       ("adatune", {"template_key": "direct"})]:
+        obj = json.loads(json.dumps(v02))
+        obj[key] = value
+        out.append(json.dumps(obj))
+    obj = json.loads(json.dumps(v02))
+    obj["config"]["index"] = "3"
+    out.append(json.dumps(obj))
+    out.append(json.dumps(v02).replace("0.0001", "NaN"))
+    out.append(json.dumps(v02).replace("0.0001", "1e400"))
+    out.append("[1, 2]")
+    return out
+
+
+def test_fast_path_equals_record_path(tmp_path, monkeypatch):
+    """Every line, valid or not, gives the same tables and accounting whether the
+    fast line path or the Record path (decode + record_values) featurizes it."""
+    import adatune.featurize._linepath as linepath
+
+    src = _build_input(tmp_path / "in")
+    with open(src / "mixed.log", "a") as f:
+        f.write("\n".join(_edge_lines()) + "\n")
+    fast = featurize_log(src, tmp_path / "fast", buffer_rows=64)
+
+    def refuse(line):
+        raise ValueError("fast path off")
+
+    monkeypatch.setattr(linepath, "_loads", refuse)
+    slow = featurize_log(src, tmp_path / "slow", buffer_rows=64)
+    assert _summary(fast) == _summary(slow)
+    assert fast.summary.rejected > 20  # the invalid edge lines were seen and refused
+    assert _outputs(tmp_path / "fast") == _outputs(tmp_path / "slow")
