@@ -209,3 +209,29 @@ def test_rfei_approaches_the_synthetic_front():
 def test_import_does_not_load_tvm():
     code = "import adatune.approx, adatune.approx.digits, sys; assert 'tvm' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_predictive_mode_profiles_once_and_reports_measurements(tmp_path):
+    from adatune.approx.predictive import PredictiveApproxTuner
+
+    app = SyntheticApp(n_ops=4, n_knobs=5, seed=3)  # gamma > 0: QoS is not additive
+    t = PredictiveApproxTuner(app, cache_dir=tmp_path, progress=False)
+    best = t.tune(150, 95.0, seed=0, take_best_n=20, tuner="ga")
+    assert t.qos_model.n_profiled == 1 + 4 * 4  # baseline + one run per (operator, non-baseline knob)
+    assert len(t.model_configs) == 151 and best
+    base_cost = app.measure_qos_cost(app.baseline_config, False)[1]
+    for c in t.all_configs:  # every reported number is a measurement, not a prediction
+        qos, cost = app.measure_qos_cost(c.knobs, False)
+        assert c.qos == pytest.approx(qos) and c.cost == pytest.approx(cost / base_cost)
+    assert any(abs(t.qos_model.predict(c.knobs) - c.qos) > 1e-6 for c in t.all_configs)
+    again = PredictiveApproxTuner(app, cache_dir=tmp_path, progress=False)
+    again.tune(20, 95.0, seed=0)
+    assert again.qos_model.n_profiled == 0  # read from the cache
+
+
+def test_stop_when_and_progress_bar(capsys):
+    app = SyntheticApp(n_ops=4, n_knobs=5, seed=3)
+    t = ApproxTuner(app, progress=True)
+    t.tune(100, 95.0, tuner="random", seed=0, stop_when=lambda tu: len(tu.all_configs) >= 20)
+    assert 20 <= len(t.all_configs) <= 27  # checked after every batch of at most 8
+    assert "tuning synthetic4x5" in capsys.readouterr().err

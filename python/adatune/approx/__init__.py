@@ -7,12 +7,13 @@ from .app import ApproxApp, KnobsT
 from .config import Config, dump_configs, load_configs
 from .knobs import BASELINE_KNOB_NAME, ApproxKnob, BaselineKnob
 from .pareto import dominates, hypervolume, pareto_front, pareto_mask, take_best_n
+from .search import ConstrainedEISearch, RegistrySearch, SearchStrategy
 from .tuner import ApproxTuner
 
 __all__ = [
     "ApproxKnob", "BaselineKnob", "BASELINE_KNOB_NAME",
     "ApproxApp", "KnobsT",
     "Config", "dump_configs", "load_configs",
-    "ApproxTuner",
+    "ApproxTuner", "SearchStrategy", "ConstrainedEISearch", "RegistrySearch",
     "dominates", "pareto_mask", "pareto_front", "take_best_n", "hypervolume",
 ]

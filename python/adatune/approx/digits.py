@@ -22,8 +22,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .app import ApproxApp, KnobsT
+from .app import KnobsT
 from .knobs import ApproxKnob
+from .predictive import ModeledApp
 from .multipliers import ApproxMultiplier, MatchingInfo, default_multipliers, lut_matmul, select_multipliers
 
 __all__ = ["DigitsNet", "DigitsApp"]
@@ -135,7 +136,7 @@ class DigitsNet:
         return self.splits[split]
 
 
-class DigitsApp(ApproxApp):
+class DigitsApp(ModeledApp):
     """:class:`DigitsNet` as an :class:`ApproxApp`: one operator per layer, one knob per
     multiplier (``exact`` is the baseline).
 
@@ -153,7 +154,9 @@ class DigitsApp(ApproxApp):
         if "exact" not in self.multipliers:
             raise ValueError("DigitsApp: the multipliers must include 'exact' (the baseline)")
         self.net = net if net is not None else DigitsNet()
-        knobs = [ApproxKnob(n, baseline_priority=1 if n == "exact" else None, multiplier=m)
+        # features for model-based tuners: proxy cost and the error's size on uniform operands
+        knobs = [ApproxKnob(n, baseline_priority=1 if n == "exact" else None, multiplier=m,
+                            features=[m.cost, float(np.log1p(np.sqrt(np.mean(m.error_map.astype(np.float64) ** 2))))])
                  for n, m in self.multipliers.items()]
         super().__init__({name: list(knobs) for name in self.net.layer_names})
         self._cache: Dict[tuple, np.ndarray] = {}
@@ -161,6 +164,13 @@ class DigitsApp(ApproxApp):
     @property
     def name(self) -> str:
         return "digits_mlp"
+
+    def op_costs(self) -> Dict[str, float]:
+        """Energy of each layer with exact multipliers: its multiplication count."""
+        return {k: float(v) for k, v in self.net.opcounts.items()}
+
+    def knob_speedup(self, op: str, knob: str) -> float:
+        return 1.0 / self.multipliers[knob].cost
 
     def relative_energy(self, with_approxes: KnobsT) -> float:
         """Model energy relative to all-exact multipliers (proxy cost, see multipliers)."""

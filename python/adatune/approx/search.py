@@ -11,9 +11,9 @@ unmeasured configs by constrained expected improvement::
 
 with ``P`` from the QoS forest's mean and spread across trees (normal approximation).
 ``t`` is the tuner threshold; with ``n_levels > 1`` each plan also spends a share of
-its picks on QoS levels between the threshold and the baseline's QoS (each level with
-its own "best feasible speedup"), which fills in the Pareto front above the threshold
-instead of only its cheapest end. A fraction epsilon of every plan is random, set by
+its picks on QoS levels drawn at random between the threshold and the best QoS
+measured (each level with its own "best feasible speedup"), which fills in the Pareto
+front above the threshold instead of only its cheapest end. A fraction epsilon of every plan is random, set by
 :class:`~adatune.tuner.UncertaintyEpsilon` from the speedup forest (RFEITuner's rule).
 
 ``RegistrySearch`` drives any tuner of :data:`adatune.tuner.TUNERS` on a scalar
@@ -36,7 +36,7 @@ __all__ = ["SearchStrategy", "ConstrainedEISearch", "RegistrySearch", "make_sear
 logger = logging.getLogger(__name__)
 
 #: Spaces up to this size are scored exhaustively at every refit.
-_SCORE_ALL_LIMIT = 50_000
+_SCORE_ALL_LIMIT = 8192
 
 
 class SearchStrategy:
@@ -55,26 +55,64 @@ class SearchStrategy:
         raise NotImplementedError
 
 
-def _onehot(space: ConfigSpace, indices: Sequence[int]) -> np.ndarray:
-    """One column per (operator, knob): forests split on "operator uses knob k"."""
+def _onehot(space: ConfigSpace, indices: Sequence[int],
+            knob_features: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
+    """One column per (operator, knob), so forests can split on "operator uses knob k";
+    then, per operator, the chosen knob's position and its numeric features (when
+    given), so they can also split on "more aggressive than knob k"."""
     radices = space.radices
     offsets = np.concatenate([[0], np.cumsum(radices)[:-1]]).astype(np.int64)
-    out = np.zeros((len(indices), int(sum(radices))), dtype=np.float64)
+    n_hot = int(sum(radices))
+    extra = [] if knob_features is None else list(knob_features)
+    width = n_hot + len(radices) + sum(f.shape[1] for f in extra)
+    out = np.zeros((len(indices), width), dtype=np.float64)
     if len(indices):
         digits = np.array([space.digits(int(i)) for i in indices], dtype=np.int64)
         rows = np.repeat(np.arange(len(indices)), len(radices))
         out[rows, (digits + offsets[None, :]).ravel()] = 1.0
+        out[:, n_hot:n_hot + len(radices)] = digits
+        col = n_hot + len(radices)
+        for op, f in enumerate(extra):
+            out[:, col:col + f.shape[1]] = f[digits[:, op]]
+            col += f.shape[1]
     return out
 
 
 class _FeatureSpace:
     """What :class:`UncertaintyEpsilon` needs: ``sample(n, rng)`` as feature rows."""
 
-    def __init__(self, space: ConfigSpace):
+    def __init__(self, space: ConfigSpace, knob_features=None):
         self.space = space
+        self.knob_features = knob_features
 
     def sample(self, n: int, rng: np.random.Generator) -> List[np.ndarray]:
-        return list(_onehot(self.space, self.space.sample(n, rng)))
+        return list(_onehot(self.space, self.space.sample(n, rng), self.knob_features))
+
+
+class _AdditiveForest:
+    """A ridge model on the features plus a :class:`ForestEI` on its residuals.
+
+    Knob effects in approximate programs are close to additive (predtuner's QoS and
+    cost models assume exactly that); a forest alone learns an additive function of
+    many operators slowly. The ridge part carries the additive trend, the forest the
+    interactions and the uncertainty (its spread across trees).
+    """
+
+    def __init__(self, n_estimators: int, random_state: int, alpha: float = 1.0):
+        self.forest = ForestEI(n_estimators=n_estimators, random_state=random_state)
+        self.alpha = alpha
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "_AdditiveForest":
+        from sklearn.linear_model import Ridge
+
+        self.ridge = Ridge(alpha=self.alpha).fit(X, y)
+        self.forest.fit(X, y - self.ridge.predict(X))
+        return self
+
+    def predict(self, X) -> tuple:
+        X = np.asarray(X, dtype=np.float64)
+        mu, sd = self.forest.predict(X)
+        return self.ridge.predict(X) + mu, sd
 
 
 class ConstrainedEISearch(SearchStrategy):
@@ -86,23 +124,44 @@ class ConstrainedEISearch(SearchStrategy):
         As in :class:`SearchStrategy`.
     baseline_qos : float
         Top of the QoS levels explored with ``n_levels > 1``.
-    plan_size : int, default 8
+    plan_size : int, default 10
         Proposals between two refits.
     first_fit : int, default 16
         Random measurements before the first fit.
-    n_levels : int, default 3
-        QoS levels per plan (1: plain constrained EI at the threshold).
-    n_estimators : int, default 50
+    n_levels : int, default 4
+        QoS levels per plan, evenly spaced from the threshold to the best QoS measured
+        (1: plain constrained EI at the threshold).
+    n_estimators : int, default 32
+        Trees per forest (fits dominate the tuner's time; 32 keep a refit well under
+        a second on a busy 2-core machine).
     eps_range : (float, float)
         Clip range of the uncertainty-aware epsilon.
     n_candidates : int, default 4096
         Candidates scored per refit when the space is too large to score whole.
+    knob_features : list of ndarray, optional
+        Per operator, a ``(n_knobs, d)`` array of numeric knob features (e.g. a
+        multiplier's cost and error), appended to the one-hot encoding.
+    additive_prior : bool or {"qos", "cost"}, default True
+        Each forest models the residuals of a ridge fit on the features (an additive
+        trend over operators); ``False``: plain forests; ``"qos"`` / ``"cost"``: only
+        that model gets the ridge part.
     """
 
     def __init__(self, space: ConfigSpace, threshold: float, rng: np.random.Generator,
-                 baseline_qos: float, plan_size: int = 8, first_fit: int = 16, n_levels: int = 3,
-                 n_estimators: int = 50, eps_range=DEFAULT_EPS_RANGE, n_candidates: int = 4096):
+                 baseline_qos: float, plan_size: int = 10, first_fit: int = 16, n_levels: int = 4,
+                 n_estimators: int = 32, eps_range=DEFAULT_EPS_RANGE, n_candidates: int = 4096,
+                 knob_features: Optional[Sequence[np.ndarray]] = None, additive_prior: bool = True):
         super().__init__(space, threshold, rng)
+        if additive_prior not in (True, False, "qos", "cost"):
+            raise ValueError(f"ConstrainedEISearch: additive_prior must be True, False, 'qos' or 'cost', "
+                             f"got {additive_prior!r}")
+        self.additive_prior = additive_prior
+        if knob_features is not None:
+            knob_features = [np.asarray(f, dtype=np.float64).reshape(r, -1)
+                             for f, r in zip(knob_features, space.radices)]
+            if len(knob_features) != len(space.radices) or not all(np.isfinite(f).all() for f in knob_features):
+                raise ValueError("ConstrainedEISearch: knob_features needs one finite (n_knobs, d) array per operator")
+        self.knob_features = knob_features
         for nm, v in (("plan_size", plan_size), ("first_fit", first_fit), ("n_levels", n_levels),
                       ("n_candidates", n_candidates)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -149,17 +208,25 @@ class ConstrainedEISearch(SearchStrategy):
             self._refit()
 
     def _levels(self) -> List[float]:
-        if self.n_levels == 1 or self.baseline_qos <= self.threshold:
+        # from the threshold up to the best QoS seen (approximations sometimes beat the
+        # baseline, and that end of the front counts as much as the cheap end)
+        top = max(self.baseline_qos, max(self._qos, default=self.baseline_qos))
+        if self.n_levels == 1 or top <= self.threshold:
             return [self.threshold]
-        return list(np.linspace(self.threshold, self.baseline_qos, self.n_levels + 1)[:-1])
+        # the threshold always, plus levels drawn afresh for each plan: over many plans
+        # every part of the front gets pressure (fixed levels left gaps between them)
+        return [self.threshold] + sorted(self.rng.uniform(self.threshold, top, self.n_levels - 1).tolist())
 
     def _candidates(self) -> List[int]:
         if self.space.n_configs <= _SCORE_ALL_LIMIT:
             return [i for i in range(self.space.n_configs) if i not in self.visited]
         cands = set(self.space.sample(self.n_candidates, self.rng, exclude=self.visited))
-        # neighbours of the measured feasible configs: local refinement of the front
-        qos = np.array(self._qos)
-        good = [self._xs[k] for k in np.argsort(-np.array(self._sp)) if qos[k] >= self.threshold][:32]
+        # neighbours of the current front (feasible, non-dominated): local refinement
+        from .pareto import pareto_mask
+
+        qos, sp = np.array(self._qos), np.array(self._sp)
+        ok = np.flatnonzero(qos >= self.threshold)
+        good = [self._xs[k] for k in ok[pareto_mask(np.c_[qos[ok], sp[ok]])]] if len(ok) else []
         for g in good:
             cands.update(i for i in self.space.neighbors(g, self.rng) if i not in self.visited)
         return list(cands)
@@ -167,20 +234,23 @@ class ConstrainedEISearch(SearchStrategy):
     def _refit(self) -> None:
         self._since_fit = 0
         seed = int(self.rng.integers(2 ** 31))
-        X = _onehot(self.space, self._xs)
+        X = _onehot(self.space, self._xs, self.knob_features)
         qos, sp = np.array(self._qos), np.array(self._sp)
-        qmodel = ForestEI(n_estimators=self.n_estimators, random_state=seed).fit(X, qos)
-        smodel = ForestEI(n_estimators=self.n_estimators, random_state=seed + 1).fit(X, sp)
+        ap = self.additive_prior
+        qmake = _AdditiveForest if ap in (True, "qos") else ForestEI
+        smake = _AdditiveForest if ap in (True, "cost") else ForestEI
+        qmodel = qmake(n_estimators=self.n_estimators, random_state=seed).fit(X, qos)
+        smodel = smake(n_estimators=self.n_estimators, random_state=seed + 1).fit(X, sp)
         feasible = qos >= self.threshold
         best = float(sp[feasible].max()) if feasible.any() else float(sp.min())
-        eps = float(self.epsilon_policy(smodel, _FeatureSpace(self.space), best, self.rng))
+        eps = float(self.epsilon_policy(smodel, _FeatureSpace(self.space, self.knob_features), best, self.rng))
         self.epsilon = eps
         self.epsilon_history.append(eps)
         cands = self._candidates()
         if not cands:
             self._plan = []
             return
-        Xc = _onehot(self.space, cands)
+        Xc = _onehot(self.space, cands, self.knob_features)
         q_mu, q_sd = qmodel.predict(Xc)
         s_mu, s_sd = smodel.predict(Xc)
         from scipy.special import ndtr  # deferred like forest.py: a slow import

@@ -17,15 +17,16 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .app import ApproxApp, KnobsT
+from .app import KnobsT
 from .config import Config
 from .knobs import ApproxKnob
 from .pareto import pareto_front
+from .predictive import ModeledApp
 
 __all__ = ["SyntheticApp"]
 
 
-class SyntheticApp(ApproxApp):
+class SyntheticApp(ModeledApp):
     """Synthetic operators with random (seeded) speedups and QoS losses.
 
     Parameters
@@ -77,6 +78,12 @@ class SyntheticApp(ApproxApp):
     def measure_qos_cost(self, with_approxes: KnobsT, is_test: bool = False) -> Tuple[float, float]:
         qos, cost = self._qos_cost(self._choice(with_approxes)[None, :], is_test)
         return float(qos[0]), float(cost[0])
+
+    def op_costs(self) -> Dict[str, float]:
+        return {op: float(w) for op, w in zip(self.op_knobs, self.weights)}
+
+    def knob_speedup(self, op: str, knob: str) -> float:
+        return float(self.speed[int(op[2:]), 0 if knob == "exact" else int(knob[1:])])
 
     def all_configs(self, is_test: bool = False):
         """Every config as ``(choices (n, n_ops), qos (n,), relative cost (n,))``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..space import ConfigSpace
 from .app import ApproxApp, KnobsT
 from .config import Config, dump_configs, load_configs
 from .pareto import take_best_n as _take_best_n
-from .search import make_search
+from .search import SearchStrategy, make_search
 
 __all__ = ["ApproxTuner"]
 
@@ -81,8 +81,9 @@ class ApproxTuner:
     def tune(self, max_iter: int, qos_tuner_threshold: float, qos_keep_threshold: Optional[float] = None,
              is_threshold_relative: bool = False, take_best_n: Optional[int] = None,
              test_configs: bool = True, app_kwargs: Optional[Dict[str, Any]] = None,
-             tuner: str = "rfei", seed: Optional[int] = None,
-             tuner_kwargs: Optional[Dict[str, Any]] = None) -> List[Config]:
+             tuner: Union[str, Callable[..., SearchStrategy]] = "rfei", seed: Optional[int] = None,
+             tuner_kwargs: Optional[Dict[str, Any]] = None,
+             stop_when: Optional[Callable[["ApproxTuner"], bool]] = None) -> List[Config]:
         """Measure up to ``max_iter`` configs and return the best ones.
 
         Parameters
@@ -105,13 +106,18 @@ class ApproxTuner:
             keep threshold there.
         app_kwargs : dict, optional
             Extra keyword arguments for every ``measure_qos_cost`` call.
-        tuner : str, default "rfei"
+        tuner : str or callable, default "rfei"
             ``"rfei"`` (constrained EI, two forests) or a tuner of
             :data:`adatune.tuner.TUNERS` (``"random"``, ``"ga"``, ...; ``"rfei-scalar"``
-            for the single-objective RFEI).
+            for the single-objective RFEI); or a factory
+            ``f(space, threshold, rng, baseline_qos=..., app_name=..., **tuner_kwargs)``
+            returning a :class:`~adatune.approx.search.SearchStrategy`.
         seed : int, optional
         tuner_kwargs : dict, optional
             Constructor arguments of the search strategy.
+        stop_when : callable, optional
+            ``stop_when(tuner) -> bool``, asked after every batch: end the search early
+            (e.g. once a target speedup is reached). :attr:`all_configs` is up to date.
         """
         if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
             raise ValueError(f"tune: max_iter must be a positive int, got {max_iter!r}")
@@ -125,6 +131,32 @@ class ApproxTuner:
         self._app_kwargs = dict(app_kwargs or {})
         rng = np.random.default_rng(seed)
 
+        self._setup_thresholds(qos_tuner_threshold, qos_keep_threshold, is_threshold_relative, test_configs)
+        base, b_qos = self.app.baseline_config, self.baseline_tune_qos
+        if callable(tuner):
+            self.search = tuner(self.space, self.tuner_threshold, rng, baseline_qos=b_qos, app_name=self.app.name,
+                                **dict(tuner_kwargs or {}))
+            if not isinstance(self.search, SearchStrategy):
+                raise ValueError(f"tune: the tuner factory returned {self.search!r}, not a SearchStrategy")
+        else:
+            kw = dict(tuner_kwargs or {})
+            if tuner == "rfei":
+                kw.setdefault("knob_features", self._knob_features())
+            self.search = make_search(tuner, self.space, self.tuner_threshold, rng, baseline_qos=b_qos,
+                                      app_name=self.app.name, **kw)
+        base_idx = self.index_of(base)
+        self.all_configs.append(Config(b_qos, 1.0, base))
+        self.search.visited.add(base_idx)
+        self.search.observe([base_idx], [b_qos], [1.0])  # the baseline is known data for every search
+        if stop_when is not None and not callable(stop_when):
+            raise ValueError(f"tune: stop_when must be callable, got {stop_when!r}")
+        self._search_loop(int(max_iter), stop_when)
+
+        return self._select(take_best_n, test_configs)
+
+    def _setup_thresholds(self, qos_tuner_threshold: float, qos_keep_threshold: Optional[float],
+                          is_threshold_relative: bool, test_configs: bool) -> None:
+        """Measure the baseline and turn the arguments into absolute thresholds."""
         base = self.app.baseline_config
         b_qos, b_cost = self._measure_raw(base, is_test=False)
         if not (math.isfinite(b_cost) and b_cost > 0):
@@ -142,14 +174,8 @@ class ApproxTuner:
             self.tuner_threshold = float(qos_tuner_threshold)
             self.tune_keep_threshold = self.test_keep_threshold = float(keep)
 
-        self.search = make_search(tuner, self.space, self.tuner_threshold, rng, baseline_qos=b_qos,
-                                  app_name=self.app.name, **dict(tuner_kwargs or {}))
-        base_idx = self.index_of(base)
-        self.all_configs.append(Config(b_qos, 1.0, base))
-        self.search.visited.add(base_idx)
-        self.search.observe([base_idx], [b_qos], [1.0])  # the baseline is known data for every search
-        self._search_loop(int(max_iter))
-
+    def _select(self, take_best_n: Optional[int], test_configs: bool) -> List[Config]:
+        """Keep threshold, front, test re-measurement: fills the result lists."""
         self.kept_configs = [c for c in self.all_configs if c.qos >= self.tune_keep_threshold]
         self.best_configs_prefilter = _take_best_n(self.kept_configs, take_best_n)
         if test_configs:
@@ -163,6 +189,23 @@ class ApproxTuner:
                     len(self.kept_configs), len(self.best_configs))
         return self.best_configs
 
+    def _knob_features(self) -> Optional[List[np.ndarray]]:
+        """Per operator, the knobs' ``features`` (an ``ApproxKnob`` keyword), when every
+        knob with features gives the same number; knobs without them get zeros."""
+        out = []
+        for op, knobs in self.app.op_knobs.items():
+            feats = [k.kwargs.get("features") for k in knobs]
+            dims = {len(f) for f in feats if f is not None}
+            if not dims:
+                out.append(np.zeros((len(knobs), 0)))
+                continue
+            if len(dims) > 1:
+                raise ValueError(f"{self.app.name}: knobs of operator {op!r} give features of different "
+                                 f"lengths {sorted(dims)}")
+            d = dims.pop()
+            out.append(np.array([np.zeros(d) if f is None else np.asarray(f, np.float64) for f in feats]))
+        return out if any(f.shape[1] for f in out) else None
+
     def _measure_raw(self, knobs: KnobsT, is_test: bool) -> Tuple[float, float]:
         out = self.app.measure_qos_cost(dict(knobs), is_test, **self._app_kwargs)
         try:
@@ -174,7 +217,7 @@ class ApproxTuner:
         self.n_evaluations += 1
         return qos, cost
 
-    def _search_loop(self, max_iter: int) -> None:
+    def _search_loop(self, max_iter: int, stop_when: Optional[Callable[["ApproxTuner"], bool]]) -> None:
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -204,6 +247,9 @@ class ApproxTuner:
                     best = max(c.speedup for c in self.all_configs if c.qos >= self.tuner_threshold
                                or c is self.all_configs[0])
                     bar.set_postfix(best_speedup=f"{best:.3f}")
+                if stop_when is not None and stop_when(self):
+                    logger.info("%s: stop_when ended the search after %d configs", self.app.name, done)
+                    break
         finally:
             if bar is not None:
                 bar.close()
