@@ -113,3 +113,39 @@ def test_executable_from_tvm_compile_is_accepted():
     dev = tvm.cpu()
     res = time_adaptive(exe, dev, *kernels.make_args(spec, dev))
     assert res.ok and res.number > 1  # a microsecond kernel gets many calls per batch
+
+
+def test_broken_plugin_falls_back_to_python_with_one_warning(tmp_path):
+    import subprocess
+    import sys
+
+    bogus = tmp_path / "libadatune_runtime.so"
+    bogus.write_text("not a shared library")
+    script = (
+        "import tvm, adatune\n"
+        "from adatune.measure import kernels, time_adaptive\n"
+        "spec = kernels.suite_by_name()['ewise_4k']\n"
+        "mod = kernels.compile_kernel(spec); dev = tvm.cpu()\n"
+        "args = kernels.make_args(spec, dev)\n"
+        "print('IMPL', time_adaptive(mod, dev, *args).impl, time_adaptive(mod, dev, *args).impl)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**__import__("os").environ, "ADATUNE_LIBRARY_PATH": str(bogus)},
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "IMPL python python" in out.stdout
+    assert out.stderr.count("C++ evaluator unavailable") == 1
+    assert str(bogus) in out.stderr
+
+
+def test_libinfo_names_every_place_searched(monkeypatch, tmp_path):
+    from adatune import libinfo
+
+    monkeypatch.setenv(libinfo.ENV_VAR, str(tmp_path))
+    paths = libinfo.candidate_paths()
+    assert paths[0] == str(tmp_path / libinfo.LIB_NAME)
+    assert libinfo.find_lib_path() != paths[0]  # falls through to the installed one
+    monkeypatch.setattr(libinfo, "candidate_paths", lambda: [str(tmp_path / "none.so")])
+    with pytest.raises(FileNotFoundError, match="none.so"):
+        libinfo.find_lib_path()
+    assert libinfo.find_lib_path(optional=True) is None

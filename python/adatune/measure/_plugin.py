@@ -1,13 +1,11 @@
 """Load the C++ plugin once per process, or explain once why it cannot be used."""
 from __future__ import annotations
 
-import logging
 import threading
+import warnings
 from typing import Optional
 
 from .. import libinfo
-
-logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _state = {"loaded": False, "module": None, "reason": None}
@@ -17,7 +15,8 @@ def load() -> Optional[object]:
     """Load ``libadatune_runtime.so`` into this process.
 
     Returns the loaded runtime module, or ``None`` when the plugin is missing or fails
-    to load; the reason is logged as a single warning and kept in :func:`unavailable_reason`.
+    to load; the reason is given once as a ``RuntimeWarning`` and kept in
+    :func:`unavailable_reason`.
     """
     with _lock:
         if _state["loaded"]:
@@ -36,9 +35,11 @@ def load() -> Optional[object]:
             except Exception as err:  # a broken .so must not take the evaluator down
                 _state["reason"] = f"{path} failed to load: {err}"
         if _state["module"] is None:
-            logger.warning(
+            # A warning (not a log record) so it shows even where logging is not set up.
+            warnings.warn(
                 "adatune: C++ evaluator unavailable, using the pure-Python evaluator "
-                "(same policy, more timer overhead): %s", _state["reason"]
+                f"(same policy, more timer overhead): {_state['reason']}",
+                RuntimeWarning, stacklevel=3,
             )
         return _state["module"]
 
