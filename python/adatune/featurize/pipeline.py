@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from itertools import chain
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,14 +219,26 @@ class _Group:
             return
         width = _N_FIXED + len(self.names)
         rows = self.buffer
-        for row in rows:
-            if len(row) < width:
-                row.extend([None] * (width - len(row)))
+        lengths = set(map(len, rows))
+        if min(lengths) < width:
+            for row in rows:
+                if len(row) < width:
+                    row.extend([None] * (width - len(row)))
+            lengths = set(map(len, rows))
         try:
-            block = np.array(rows, dtype=np.float64)
+            if lengths == {width}:
+                # the same per-value conversion as np.array (None -> NaN, numeric text
+                # parsed, other text refused), without its shape discovery
+                block = np.fromiter(chain.from_iterable(rows), np.float64,
+                                    len(rows) * width).reshape(len(rows), width)
+            else:
+                block = np.array(rows, dtype=np.float64)
         except (TypeError, ValueError):
-            self._late_categoricals(rows)
-            block = np.array(rows, dtype=np.float64)
+            try:
+                block = np.array(rows, dtype=np.float64)
+            except (TypeError, ValueError):
+                self._late_categoricals(rows)
+                block = np.array(rows, dtype=np.float64)
         feats = block[:, _N_FIXED:]
         n_feat = feats.shape[1]
         if len(self.sums) < n_feat:

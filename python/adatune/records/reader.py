@@ -26,8 +26,9 @@ PathLike = Union[str, os.PathLike]
 #: whatever its name).
 LOG_SUFFIXES = (".log", ".json", ".jsonl", ".txt", ".records", ".gz")
 
-# Report bytes to the progress callback in chunks, not per line (callback overhead).
-_BYTES_CHUNK = 1 << 20
+# Lines are read in chunks of this size (one split per chunk, not one read per line);
+# the progress callback hears of each chunk.
+_READ_CHUNK = 1 << 20
 
 
 def log_files(path: PathLike) -> List[Tuple[str, Path]]:
@@ -76,7 +77,6 @@ def iter_log_lines(path: PathLike, summary: ReadSummary,
     ``adatune featurize`` reads raw values without building records.
     """
     path = Path(path)
-    pending = 0
     rejected_before = summary.rejected
     with _open_binary(path) as f:
         pos = 0
@@ -84,27 +84,60 @@ def iter_log_lines(path: PathLike, summary: ReadSummary,
             # Begin at the first line starting at or after `start`.
             f.seek(start - 1)
             pos = start - 1 + len(f.readline())
-        for lineno, raw in enumerate(f, 1):
+        lineno = 0
+        head: List[bytes] = []  # a line begun in earlier chunks
+        while True:
+            chunk = f.read(_READ_CHUNK)
+            if chunk:
+                if b"\n" not in chunk:
+                    head.append(chunk)
+                    continue
+                if head:
+                    head.append(chunk)
+                    chunk = b"".join(head)
+                    head = []
+                lines = chunk.split(b"\n")
+                tail = lines.pop()  # after the last newline: the start of a line
+                if tail:
+                    head.append(tail)
+                n_bytes = len(chunk) - len(tail)
+                ends = True  # every line in `lines` had its newline
+            elif head:
+                lines = [b"".join(head)]
+                head = []
+                n_bytes = len(lines[0])
+                ends = False
+            else:
+                break
+            if end is not None:
+                # keep the lines that start before `end`
+                keep = 0
+                for line in lines:
+                    if pos >= end:
+                        break
+                    pos += len(line) + 1
+                    keep += 1
+                if keep < len(lines):
+                    n_bytes = sum(len(line) + 1 for line in lines[:keep])
+                    lines = lines[:keep]
+                    head = []
+                elif not ends:
+                    pos -= 1
+            summary.bytes_read += n_bytes
+            if on_bytes is not None:
+                on_bytes(n_bytes)
+            for raw in lines:
+                lineno += 1
+                line = raw.strip()
+                if not line:
+                    summary.blank += 1
+                    continue
+                if line[:1] == b"#":
+                    summary.comments += 1
+                    continue
+                yield lineno, line
             if end is not None and pos >= end:
                 break
-            n = len(raw)
-            pos += n
-            summary.bytes_read += n
-            if on_bytes is not None:
-                pending += n
-                if pending >= _BYTES_CHUNK:
-                    on_bytes(pending)
-                    pending = 0
-            line = raw.strip()
-            if not line:
-                summary.blank += 1
-                continue
-            if line[:1] == b"#":
-                summary.comments += 1
-                continue
-            yield lineno, line
-    if on_bytes is not None and pending:
-        on_bytes(pending)
     n_bad = summary.rejected - rejected_before
     if n_bad:
         logger.warning("%s: %d malformed line(s) skipped", path, n_bad)
