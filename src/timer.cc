@@ -108,8 +108,6 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
     for (int i = 1; i < kCalibrationCalls && one < wanted; ++i) one = std::min(one, timed_call());
     number = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wanted / std::max(one, 1e-9))));
   }
-  result.number = number;
-
   const double budget_s = config.max_wall_ms > 0 ? config.max_wall_ms * 1e-3
                                                  : std::numeric_limits<double>::infinity();
   while (static_cast<int64_t>(result.batch_means.size()) < config.max_batches) {
@@ -128,6 +126,11 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
     }
     result.calls += number;
     result.batch_means.push_back(total / static_cast<double>(number));
+    if (config.number <= 0 && total < 0.5 * config.min_batch_ms * 1e-3) {
+      // Calibration was fooled by a preempted call: grow the batch for the next ones.
+      const double per_call = std::max(result.batch_means.back(), 1e-9);
+      number = std::max(number, static_cast<int64_t>(std::ceil(config.min_batch_ms * 1e-3 / per_call)));
+    }
     if (should_stop(result.batch_means)) {
       result.converged = static_cast<int64_t>(result.batch_means.size()) < config.max_batches;
       break;
@@ -137,6 +140,7 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
       break;
     }
   }
+  result.number = number;
   result.wall_s = Seconds(start, Clock::now());
   return result;
 }

@@ -28,8 +28,8 @@ struct TimerConfig {
 
 struct TimerResult {
   std::vector<double> batch_means;  // seconds per call, one entry per batch
-  int64_t number = 0;
-  int64_t calls = 0;  // timed calls, warm-up and calibration excluded
+  int64_t number = 0;  // calls per batch at the end (automatic batches only ever grow)
+  int64_t calls = 0;   // timed calls, warm-up and calibration excluded
   double warmup_s = 0.0;
   double wall_s = 0.0;  // the whole measurement, warm-up included
   bool converged = false;

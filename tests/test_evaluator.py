@@ -27,9 +27,9 @@ def test_time_adaptive_measures_and_computes(matmul, impl):
     res = time_adaptive(mod, dev, *args, impl=impl, min_batch_ms=2.0)
     assert res.ok and res.impl == impl
     assert 3 <= res.batches <= 20 and len(res.costs) == res.batches
-    assert res.calls == res.batches * res.number
-    # A batch lasts at least about min_batch_ms, so fast kernels repeat within a batch.
-    assert res.number * res.mean >= 1.0e-3
+    assert res.batches <= res.calls <= res.batches * res.number
+    # Batches end up lasting about min_batch_ms, so fast kernels repeat within a batch.
+    assert res.number * res.mean >= 0.5e-3
     assert 1e-7 < res.mean < 1.0 and math.isfinite(res.cv)
     assert res.wall_time >= sum(c * res.number for c in res.costs)
     a, b, c = (x.numpy() for x in args)

@@ -36,7 +36,9 @@ class AdaptiveResult:
     costs : tuple of float
         Per-batch mean run time of one call, in seconds, in the order measured.
     batches, calls, number : int
-        Batches run, timed calls (warm-up and calibration excluded), calls per batch.
+        Batches run, timed calls (warm-up and calibration excluded), and calls per
+        batch at the end (an automatic batch size only grows, when batches turn out
+        shorter than half of ``min_batch_ms``).
     cv : float
         Coefficient of variation of the batch means (min and max trimmed from 5 batches).
     converged : bool
@@ -289,6 +291,10 @@ def _run_python(func, dev, args, policy: StopPolicy, timer_args) -> AdaptiveResu
                 total = clock() - t0
             calls += number
             means.append(total / number)
+            if timer_args["number"] <= 0 and total < 0.5 * timer_args["min_batch_ms"] * 1e-3:
+                # Same as the C++ loop: calibration was fooled by a preempted call.
+                number = max(number, math.ceil(timer_args["min_batch_ms"] * 1e-3
+                                               / max(means[-1], 1e-9)))
             if policy.should_stop(means):
                 break
             if clock() - start >= budget:
