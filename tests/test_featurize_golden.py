@@ -122,6 +122,11 @@ def _edge_lines() -> list:
            "config": {"index": 3, "code_hash": None,
                       "entity": [["tile_y", "sp", [-1, 2]], ["unroll", "ot", 1]]},
            "result": [[1e-4, 2e-4], 0, 0.5, 1.0], "version": 0.2, "tvm_version": "0.27"}
+    # a workload argument turning from numbers to text within one task and knob layout
+    for dtype in (32, 16, "float32", 32, "int8", None, 8):
+        obj = json.loads(json.dumps(v02))
+        obj["input"][2] = [[4, 8, dtype]]
+        out.append(json.dumps(obj))
     out.append(json.dumps(v02))
     for key, value in [("version", True), ("version", "0.2"), ("tvm_version", 27),
                        ("adatune", {"template_key": "direct"})]:
@@ -137,7 +142,8 @@ def _edge_lines() -> list:
     return out
 
 
-def test_fast_path_equals_record_path(tmp_path, monkeypatch):
+@pytest.mark.parametrize("buffer_rows", [64, 3])
+def test_fast_path_equals_record_path(tmp_path, monkeypatch, buffer_rows):
     """Every line, valid or not, gives the same tables and accounting whether the
     fast line path or the Record path (decode + record_values) featurizes it."""
     import adatune.featurize._linepath as linepath
@@ -145,13 +151,13 @@ def test_fast_path_equals_record_path(tmp_path, monkeypatch):
     src = _build_input(tmp_path / "in")
     with open(src / "mixed.log", "a") as f:
         f.write("\n".join(_edge_lines()) + "\n")
-    fast = featurize_log(src, tmp_path / "fast", buffer_rows=64)
+    fast = featurize_log(src, tmp_path / "fast", buffer_rows=buffer_rows)
 
     def refuse(line):
         raise ValueError("fast path off")
 
     monkeypatch.setattr(linepath, "_loads", refuse)
-    slow = featurize_log(src, tmp_path / "slow", buffer_rows=64)
+    slow = featurize_log(src, tmp_path / "slow", buffer_rows=buffer_rows)
     assert _summary(fast) == _summary(slow)
     assert fast.summary.rejected > 20  # the invalid edge lines were seen and refused
     assert _outputs(tmp_path / "fast") == _outputs(tmp_path / "slow")

@@ -84,7 +84,12 @@ def featurize_lines(lines: Iterable[Tuple[int, bytes]], path: Path, summary: Rea
     n_in = 0
     last_shape: Optional[list] = None
     schema = None
+    coded: List[Any] = []  # base with category codes
+    knob_cat: List[Tuple[int, int]] = []
+    direct = False
+    cat_version = -1
     flops = _NAN
+    flat_types = _FLAT.issuperset
     for lineno, line in lines:
         try:
             obj = _loads(line)
@@ -164,37 +169,32 @@ def featurize_lines(lines: Iterable[Tuple[int, bytes]], path: Path, summary: Rea
                         group = get_group(target, task)
                         w_target, w_task, w_args = target, task, args
                         last_shape = None
+                        coded = base
                     else:
                         w_target = w_task = w_args = None
                         row = None
             # -- config: knob values after the workload's values
             if row is not None and entity.__class__ is list:
-                row += base
+                row += coded
                 shape = []
                 for knob in entity:
                     if knob.__class__ is not list or len(knob) != 3:
                         break
                     name, kind, value = knob
-                    if name.__class__ is not str or kind.__class__ is not str:
-                        break
-                    vkind = value.__class__
-                    if vkind is list:
-                        if kind not in _LIST_KINDS:
+                    if value.__class__ is list:
+                        if kind.__class__ is not str or kind not in _LIST_KINDS \
+                                or name.__class__ is not str or not flat_types(map(type, value)):
                             break
-                        for v in value:
-                            if v.__class__ not in _FLAT:
-                                break
-                        else:
-                            row += value
-                            shape.append((name, kind, len(value)))
-                            continue
+                        row += value
+                        shape.append((name, kind, len(value)))
+                    elif value.__class__ in _FLAT and name.__class__ is str \
+                            and kind.__class__ is str:
+                        row.append(value)
+                        shape.append((name, kind, -1))
+                    else:
                         break
-                    if vkind not in _FLAT:
-                        break
-                    row.append(value)
-                    shape.append((name, kind, -1))
                 else:
-                    if shape != last_shape:
+                    if shape != last_shape or group.cat_version != cat_version:
                         key = (n_in, (), tuple(shape))
                         schema = group.schemas.get(key)
                         if schema is None:
@@ -206,10 +206,24 @@ def featurize_lines(lines: Iterable[Tuple[int, bytes]], path: Path, summary: Rea
                                 flops_cache.clear()  # bounded memory, many workloads
                             f = flops_cache[fkey] = estimate_flops(task, args)
                         flops = _NAN if f is None else f
+                        # The workload's values with their category codes, once per
+                        # run instead of per row (codes are assigned on first sight,
+                        # which is this row either way).
+                        n_base = len(base)
+                        coded = group.encode_values(base, schema.cols[:n_base])
+                        row[3:3 + n_base] = coded
+                        knob_cat = [(p + 3, c) for p, c in schema.cat if p >= n_base]
+                        direct = schema.contiguous and not knob_cat
+                        if flops != flops:
+                            group.flops_missing = True
                         last_shape = shape
+                        cat_version = group.cat_version
                     row[1] = flops
                     summary.kept += 1
-                    group.add_row(schema, row)
+                    if direct:
+                        group.buffer.append(row)
+                    else:
+                        group.add_row(schema, row, knob_cat)
                     if len(group.buffer) >= buffer_rows:
                         group.flush()
                     continue

@@ -133,6 +133,7 @@ class _Group:
         self.n_rows = 0
         self.flops_missing = False
         self.args_cache: List[Any] = []  # see record_values
+        self.cat_version = 0
 
     # -- phase 1 -------------------------------------------------------------
     def _schema(self, key: tuple, names: List[str], values: List[Any]) -> _Schema:
@@ -153,6 +154,7 @@ class _Group:
         return schema
 
     def _make_categorical(self, col: int, first_row: int) -> None:
+        self.cat_version += 1  # cached encodings (see encode_values) are stale
         self.cats[col] = {}
         self.cat_switch[col] = first_row
         for schema in self.schemas.values():
@@ -165,14 +167,18 @@ class _Group:
             schema = self._schema(key, [n for n, _ in feats], [v for _, v in feats])
         return schema
 
-    def add_row(self, schema: _Schema, row: List[Any]) -> None:
+    def add_row(self, schema: _Schema, row: List[Any],
+                cat: Optional[List[Tuple[int, int]]] = None) -> None:
         """Buffer ``row``: the fixed slots (label, FLOPs, error code), then the values
-        of ``schema``'s features in its order."""
+        of ``schema``'s features in its order.  ``cat`` lists the ``(row position,
+        column)`` pairs still to encode as categories (default: all of the schema's)."""
         if row[1] != row[1]:
             self.flops_missing = True
+        if cat is None:
+            cat = [(pos + _N_FIXED, col) for pos, col in schema.cat]
         cats = self.cats
-        for pos, col in schema.cat:
-            v = row[pos + _N_FIXED]
+        for pos, col in cat:
+            v = row[pos]
             if v is None:
                 continue
             cmap = cats[col]
@@ -180,7 +186,7 @@ class _Group:
             code = cmap.get(text)
             if code is None:
                 code = cmap[text] = len(cmap)
-            row[pos + _N_FIXED] = code
+            row[pos] = code
         if not schema.contiguous:
             out = [None] * (_N_FIXED + len(self.names))
             out[0], out[1], out[2] = row[0], row[1], row[2]
@@ -188,6 +194,23 @@ class _Group:
                 out[col + _N_FIXED] = row[pos + _N_FIXED]
             row = out
         self.buffer.append(row)
+
+    def encode_values(self, values: List[Any], cols: List[int]) -> List[Any]:
+        """``values`` (of columns ``cols``) with categorical ones turned into codes, as
+        :meth:`add_row` would encode them in a row added now."""
+        out = list(values)
+        cats = self.cats
+        for pos, col in enumerate(cols):
+            cmap = cats.get(col)
+            v = out[pos]
+            if cmap is None or v is None:
+                continue
+            text = v if type(v) is str else repr(v)
+            code = cmap.get(text)
+            if code is None:
+                code = cmap[text] = len(cmap)
+            out[pos] = code
+        return out
 
     def _late_categoricals(self, rows: List[List[Any]]) -> None:
         """Columns that got a string where numbers were seen: make them categorical.
