@@ -212,7 +212,9 @@ def run(quick: bool, repeat: int, data_dir: Path, baseline_max: int) -> dict:
     jobs = os.cpu_count() or 1
     work = Path(tempfile.mkdtemp(prefix="adatune-bench-records-"))
     results = {"sizes": sizes, "cpus": jobs, "machine": platform.platform(),
-               "python": platform.python_version(), "runs": {}}
+               "python": platform.python_version(), "runs": {},
+               # other jobs share the machine: wall-clock rates scale with the CPU left
+               "load_average_start": os.getloadavg()}
     try:
         for n in sizes:
             log = work / f"log_{n}.log"
@@ -236,6 +238,7 @@ def run(quick: bool, repeat: int, data_dir: Path, baseline_max: int) -> dict:
             log.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results["load_average_end"] = os.getloadavg()
     big = results["runs"][str(sizes[-1])]
     small_runs = results["runs"][str(sizes[0])]
     # the headline numbers are the default configuration (one process)
@@ -261,7 +264,10 @@ def run(quick: bool, repeat: int, data_dir: Path, baseline_max: int) -> dict:
 
 def print_table(results: dict) -> None:
     small, big = results["sizes"]
-    print(f"\n### featurize ({results['cpus']} CPUs)\n")
+    load = results.get("load_average_start"), results.get("load_average_end")
+    print(f"\n### featurize ({results['cpus']} CPUs; 1/5/15-min load average "
+          f"{'/'.join(f'{x:.1f}' for x in load[0])} at the start, "
+          f"{'/'.join(f'{x:.1f}' for x in load[1])} at the end)\n")
     print("| records | log (MiB) | method | records/s (wall) | records per CPU-s | "
           "peak RSS (MB) | wall speed vs pandas | CPU speed vs pandas | RSS vs pandas |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
