@@ -86,3 +86,21 @@ def test_builder_rejects_bad_options():
         LocalBuilder(n_parallel=0)
     with pytest.raises(ValueError, match="timeout"):
         LocalBuilder(timeout=-1)
+
+
+def test_user_template_is_built_in_workers_and_a_crashing_build_fails_alone():
+    import user_template_mod  # noqa: F401  (registers test_scale / test_crash here)
+
+    good = adatune.task.create("test_scale", (256,), "llvm")
+    bad = adatune.task.create("test_crash", (256,), "llvm")
+    inputs = [MeasureInput(good.target, good, good.config_space.get(i)) for i in range(3)]
+    inputs.insert(1, MeasureInput(bad.target, bad, bad.config_space.get(1)))
+    runner = LocalRunner(check_correctness=True, timeout=20)
+    builder = LocalBuilder(n_parallel=2, timeout=30)
+    try:
+        results = measure_option(builder, runner).measure_batch(inputs)
+    finally:
+        runner.close()
+        builder.close()
+    assert [r.error_no for r in results] == [0, MeasureErrorNo.COMPILE_HOST, 0, 0]
+    assert "died" in results[1].costs[0]

@@ -8,6 +8,7 @@ workers pay for them once.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import math
 import numbers
@@ -15,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .registry import TemplateSpec, get_template
+from .registry import TemplateSpec, get_template, list_templates
 from .target import as_target, target_to_dict
 
 __all__ = ["Task", "create"]
@@ -265,8 +266,11 @@ class Task:
 
     # ------------------------------------------------------------------ identity
     def __reduce__(self):
-        # str(target) keeps TVM's attribute order, so the copy prints (and logs) the same
-        return (_restore_task, (self.name, self.args, json.loads(str(self.target))))
+        # str(target) keeps TVM's attribute order, so the copy prints (and logs) the same.
+        # The template's module travels too, so a worker process (which starts fresh and
+        # knows only the built-ins) can import a user's template before rebuilding.
+        module = getattr(get_template(self.name).func, "__module__", None)
+        return (_restore_task, (self.name, self.args, json.loads(str(self.target)), module))
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Task) and self.name == other.name and self.args == other.args
@@ -279,7 +283,10 @@ class Task:
         return f"Task({self.workload_key}, target={self.target.kind.name})"
 
 
-def _restore_task(name: str, args: Tuple[Any, ...], target: Dict[str, Any]) -> Task:
+def _restore_task(name: str, args: Tuple[Any, ...], target: Dict[str, Any],
+                  module: Optional[str] = None) -> Task:
+    if module and module != "__main__" and name not in list_templates():
+        importlib.import_module(module)  # registers the template, as it did in the parent
     return Task(name, args, target)
 
 
