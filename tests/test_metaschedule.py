@@ -39,6 +39,14 @@ def gpu_on_cpu(A: T.Buffer((32,), "float32")):
 '''
 
 
+def _hang_and_broken(tmp_path_factory):
+    import runpy
+
+    path = tmp_path_factory.mktemp("tvmscript") / "hang_and_broken.py"
+    path.write_text(HANG_AND_BROKEN)  # TVMScript's parser needs the source in a file
+    return runpy.run_path(str(path))
+
+
 def _small_search(**kw):
     # Small population: the evolutionary step dominates test time on 2 cores.
     return DynamicEpsilonSearch(population_size=32, init_min_unmeasured=8, genetic_num_iters=1, **kw)
@@ -59,8 +67,7 @@ def runner():
 def _inputs(name, seed=0):
     rng = np.random.default_rng(seed)
     func = get_workload(name)["main"]
-    return [rng.uniform(-1, 1, [int(d) for d in func.buffer_map[p].shape]).astype("float32")
-            for p in func.params]
+    return [rng.uniform(-1, 1, [int(d) for d in p.shape]).astype("float32") for p in func.params]
 
 
 def _check_correct(sch_mod, name):
@@ -97,9 +104,8 @@ def _builder_input(mod):
     return ms.builder.BuilderInput(mod, TARGET)
 
 
-def test_fast_builder_builds_and_reports_broken_candidates(builder):
-    ns = {}
-    exec(compile(HANG_AND_BROKEN, "<hang_and_broken>", "exec"), ns)
+def test_fast_builder_builds_and_reports_broken_candidates(builder, tmp_path_factory):
+    ns = _hang_and_broken(tmp_path_factory)
     good = get_workload("matmul-64")
     results = builder.build([_builder_input(good),
                              _builder_input(tvm.IRModule({"main": ns["gpu_on_cpu"]}))])
@@ -110,13 +116,12 @@ def test_fast_builder_builds_and_reports_broken_candidates(builder):
     assert again[0].error_msg is None
 
 
-def test_adaptive_runner_times_and_survives_a_hang(builder, runner):
-    ns = {}
-    exec(compile(HANG_AND_BROKEN, "<hang_and_broken>", "exec"), ns)
+def test_adaptive_runner_times_and_survives_a_hang(builder, runner, tmp_path_factory):
+    ns = _hang_and_broken(tmp_path_factory)
     mods = [get_workload("matmul-64"), tvm.IRModule({"main": ns["spin"]})]
     built = builder.build([_builder_input(m) for m in mods])
     assert all(b.error_msg is None for b in built)
-    inputs = [ms.runner.RunnerInput(b.artifact_path, "llvm", ms.arg_info.ArgInfo.from_prim_func(m["main"]))
+    inputs = [ms.runner.RunnerInput(b.artifact_path, "cpu", ms.arg_info.ArgInfo.from_prim_func(m["main"]))
               for b, m in zip(built, mods)]
     ok, hung = [f.result() for f in runner.run(inputs)]
     assert ok.error_msg is None and len(ok.run_secs) == 1 and 0 < float(ok.run_secs[0]) < 0.1
@@ -136,6 +141,23 @@ def test_adaptive_evaluator_in_process():
         AdaptiveEvaluator()(lib, dev, None, [args[:2]])  # one argument missing
 
 
+def test_adaptive_rpc_runner_times_inside_the_server(builder):
+    from adatune.measure import local_cluster
+    from adatune.metaschedule import adaptive_rpc_runner
+
+    mod = get_workload("matmul-64")
+    built = builder.build([_builder_input(mod)])[0]
+    assert built.error_msg is None
+    with local_cluster(n_servers=1, key="adatune-ms-test", timeout=90) as cl:
+        runner = adaptive_rpc_runner(cl.tracker_address, "adatune-ms-test", timeout_sec=30,
+                                     min_converge_coef=0.2)
+        res = runner.run([ms.runner.RunnerInput(built.artifact_path, "cpu",
+                                                ms.arg_info.ArgInfo.from_prim_func(mod["main"]))])
+        out = res[0].result()
+    assert out.error_msg is None, out.error_msg
+    assert len(out.run_secs) == 1 and 0 < float(out.run_secs[0]) < 0.1
+
+
 def test_runner_options_are_validated():
     with pytest.raises(ValueError, match="min_converge_coef"):
         AdaptiveEvaluator(min_converge_coef=-1)
@@ -152,9 +174,10 @@ def test_runner_options_are_validated():
 def driven(builder, runner):
     """Eight candidates of matmul-64 proposed by DynamicEpsilonSearch, built and timed."""
     model = RFEICostModel(n_estimators=16, num_warmup_samples=4, seed=0)
+    strategy = _small_search(uncertainty_model=model, seed=0)
     with skip_tensor_intrin_import(TARGET):
         ctx = ms.TuneContext(get_workload("matmul-64"), target=TARGET, space_generator="post-order-apply",
-                             search_strategy=_small_search(uncertainty_model=model, seed=0),
+                             search_strategy=strategy,
                              task_name="main", num_threads=2, rand_state=0)
     db = ms.database.MemoryDatabase()
     ctx.pre_tuning(max_trials=8, num_trials_per_iter=4, design_spaces=ctx.generate_design_space(),
@@ -165,7 +188,7 @@ def driven(builder, runner):
         if cands is None:
             break
         built = builder.build([ms.builder.BuilderInput(c.sch.mod, TARGET) for c in cands])
-        futures = runner.run([ms.runner.RunnerInput(b.artifact_path, "llvm", c.args_info)
+        futures = runner.run([ms.runner.RunnerInput(b.artifact_path, "cpu", c.args_info)
                               for b, c in zip(built, cands)])
         results = [f.result() for f in futures]
         model.update(ctx, cands, results)
@@ -173,13 +196,13 @@ def driven(builder, runner):
         batches.append((cands, results))
         assert len(batches) < 5, "the strategy did not stop at max_trials"
     ctx.post_tuning()
-    return ctx, model, batches
+    return ctx, model, batches, strategy
 
 
 def test_dynamic_epsilon_search_mixes_and_stops(driven):
-    ctx, model, batches = driven
+    ctx, model, batches, strategy = driven
     assert sum(len(c) for c, _ in batches) == 8
-    eps = ctx.search_strategy.epsilons_
+    eps = strategy.epsilons_
     assert eps[0] == 1.0                      # no model yet: all random
     assert all(0.02 <= e <= 0.5 for e in eps[1:])  # then the uncertainty, clipped
     from tvm_ffi import structural_hash
@@ -202,7 +225,7 @@ def test_dynamic_epsilon_search_clone_and_validation():
 
 
 def test_rfei_cost_model_predicts_ei_and_round_trips(driven, tmp_path):
-    ctx, model, batches = driven
+    ctx, model, batches, _ = driven
     cands = [c for cs, _ in batches for c in cs]
     assert model.fitted and model.n_samples == 8
     scores = model.predict(ctx, cands)
@@ -220,7 +243,8 @@ def test_rfei_cost_model_predicts_ei_and_round_trips(driven, tmp_path):
     bad.write_bytes(pickle.dumps({"format": "something else"}))
     with pytest.raises(ValueError, match="not a saved RFEICostModel"):
         other.load(str(bad))
-    with pytest.raises(FileNotFoundError):
+    # Called through MetaSchedule's C++ method, the FileNotFoundError arrives as RuntimeError.
+    with pytest.raises((FileNotFoundError, RuntimeError), match="no file"):
         other.load(str(tmp_path / "missing.pkl"))
 
 
@@ -277,3 +301,36 @@ def test_tune_tir_rejects_bad_input(tmp_path):
 def test_workloads_reference_matches_untuned_build():
     for name in ("dense-bias-relu-32", "softmax-8x16", "conv2d-resnet-small"):
         _check_correct(get_workload(name), name)
+
+
+def test_tune_relax_tunes_the_tasks_of_a_model(tmp_path):
+    from tvm import relax
+    from tvm.script import relax as R
+
+    from adatune.metaschedule import tune_relax
+
+    @tvm.script.ir_module
+    class Model:
+        @R.function
+        def main(x: R.Tensor((32, 32), "float32"), w: R.Tensor((32, 32), "float32")):
+            with R.dataflow():
+                y = R.matmul(x, w)
+                z = R.nn.relu(y)
+                R.output(z)
+            return z
+
+    work_dir = str(tmp_path / "relax")
+    db = tune_relax(Model, None, TARGET, work_dir, max_trials_global=8, num_trials_per_iter=4,
+                    strategy=_small_search(seed=0),
+                    cost_model=RFEICostModel(n_estimators=16, num_warmup_samples=4, seed=0), seed=0)
+    assert len(db.get_all_tuning_records()) >= 4
+    # TVM's own pass applies the database; the compiled model computes relu(x @ w).
+    with TARGET, tvm.transform.PassContext(opt_level=3):
+        mod = relax.transform.LegalizeOps()(Model)
+        mod = relax.transform.MetaScheduleApplyDatabase(work_dir)(mod)
+    ex = tvm.compile(mod, target=TARGET)
+    vm = relax.VirtualMachine(ex, tvm.cpu())
+    rng = np.random.default_rng(0)
+    x, w = (rng.standard_normal((32, 32)).astype("float32") for _ in range(2))
+    out = vm["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(w)).numpy()
+    np.testing.assert_allclose(out, np.maximum(x @ w, 0), rtol=1e-4, atol=1e-4)

@@ -14,7 +14,7 @@ from adatune.cli import main  # noqa: E402
 SCRIPT = '''
 from tvm.script import tirx as T
 
-@T.prim_func
+@T.prim_func(s_tir=True)
 def add_one(A: T.Buffer((64, 64), "float32"), B: T.Buffer((64, 64), "float32")):
     T.func_attr({"global_symbol": "main"})
     for i, j in T.grid(64, 64):
@@ -42,7 +42,8 @@ def test_ms_tune_tvmscript_file(tmp_path, capsys):
 
     mod = load_tvmscript(str(path))
     db = ms.database.JSONDatabase(work_dir=str(work), allow_missing=False)
-    sch = ms.tir_integration.compile_tir(db, mod, tvm.target.Target({"kind": "llvm", "num-cores": 2}))
+    # MetaSchedule keys the workload by the PrimFunc it normalised (noalias added).
+    sch = ms.tir_integration.compile_tir(db, mod["main"], tvm.target.Target({"kind": "llvm", "num-cores": 2}))
     lib = tvm.compile(sch.mod, target="llvm")
     a = np.random.default_rng(0).standard_normal((64, 64)).astype("float32")
     b = tvm.runtime.tensor(np.zeros_like(a))

@@ -2,7 +2,8 @@
 
 WORKLOAD is a built-in name (``matmul-512``, ``conv2d-resnet``, ``dense-bias-relu-256``,
 ``softmax-256x512``, ...); FILE is a TVMScript file defining an ``IRModule`` (a
-``@I.ir_module class Module``) or a ``@T.prim_func``.  The MetaSchedule JSON database is
+``@I.ir_module class Module``) or a ``@T.prim_func(s_tir=True)`` (schedulable blocks
+need ``s_tir=True``).  The MetaSchedule JSON database is
 written to ``--work-dir`` and the best latency is printed.
 """
 from __future__ import annotations

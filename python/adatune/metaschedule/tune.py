@@ -9,8 +9,9 @@ space does not use them.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from ._intrin import skip_tensor_intrin_import
 
@@ -22,6 +23,22 @@ __all__ = ["tune_tir", "tune_relax", "SUPPORTED_TARGET_KINDS", "count_tunable_bl
 SUPPORTED_TARGET_KINDS = ("llvm", "cuda", "rocm", "vulkan", "metal", "opencl")
 _COST_MODELS = ("rfei", "xgb", "random")
 _STRATEGIES = ("dynamic-eps", "evolutionary", "replay-trace")
+
+
+@contextlib.contextmanager
+def _unnamed_handlers_detached() -> Iterator[None]:
+    """MetaSchedule rebuilds its logging config from the names of the handlers on its
+    (non-propagating) logger at every tuning call and fails on an unnamed one, such as
+    those pytest's log capture attaches.  Detach them for the call."""
+    ms_logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    unnamed = [h for h in ms_logger.handlers if h.get_name() is None]
+    for h in unnamed:
+        ms_logger.removeHandler(h)
+    try:
+        yield
+    finally:
+        for h in unnamed:
+            ms_logger.addHandler(h)
 
 
 def _check_target(target: Any):
@@ -149,7 +166,7 @@ def tune_tir(mod: Any, target: Any, work_dir: str, max_trials_global: int, *,
             or num_trials_per_iter < 1:
         raise ValueError(f"num_trials_per_iter must be a positive int, got {num_trials_per_iter!r}")
     workers = num_tuning_cores if isinstance(num_tuning_cores, int) else None
-    with skip_tensor_intrin_import(target):
+    with skip_tensor_intrin_import(target), _unnamed_handlers_detached():
         parts = _make_parts(cost_model, strategy, runner, builder, min_converge_coef, seed, workers)
         cost_model, strategy, runner, builder = parts
         return ms.tune_tir(mod, target, work_dir, max_trials_global,
@@ -163,18 +180,29 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
                max_trials_per_task: Optional[int] = None, num_trials_per_iter: int = 64,
                cost_model: Union[str, Any] = "rfei", strategy: Union[str, Any] = "dynamic-eps",
                min_converge_coef: float = 0.1, runner: Any = None, builder: Any = None,
-               database: Union[str, Any] = "json", seed: Optional[int] = None, **ms_options: Any):
+               database: Union[str, Any] = "json", seed: Optional[int] = None, legalize: bool = True,
+               **ms_options: Any):
     """Tune every task of a Relax module (``ms.relax_integration.tune_relax`` with adatune's parts).
 
-    The database is applied as usual, e.g. with ``relax.transform.MetaScheduleApplyDatabase``.
-    Arguments as in :func:`tune_tir`; ``params`` binds constant parameters (or ``None``).
+    MetaSchedule tunes the TIR functions a Relax module calls; with ``legalize`` (default)
+    high-level operators are first lowered by ``relax.transform.LegalizeOps``, and the
+    tuned module must be legalized the same way before the database is applied
+    (``relax.transform.MetaScheduleApplyDatabase(work_dir)``).  Other arguments as in
+    :func:`tune_tir`; ``params`` binds constant parameters (or ``None``).
     """
+    from tvm import relax, tirx
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax as _ms_tune_relax
 
     target = _check_target(target)
     if isinstance(max_trials_global, bool) or not isinstance(max_trials_global, int) or max_trials_global < 1:
         raise ValueError(f"max_trials_global must be a positive int, got {max_trials_global!r}")
-    with skip_tensor_intrin_import(target):
+    if legalize:
+        mod = relax.transform.LegalizeOps()(mod)
+    if not any(isinstance(f, tirx.PrimFunc) for _, f in mod.functions_items()):
+        raise ValueError("mod has no TIR functions to tune (pass legalize=True, or lower it first)")
+    if count_tunable_blocks(mod) == 0:
+        raise ValueError("mod has no tunable blocks in its TIR functions")
+    with skip_tensor_intrin_import(target), _unnamed_handlers_detached():
         cost_model, strategy, runner, builder = _make_parts(
             cost_model, strategy, runner, builder, min_converge_coef, seed, None)
         return _ms_tune_relax(mod, params or {}, target, work_dir, max_trials_global,

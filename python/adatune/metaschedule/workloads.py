@@ -140,6 +140,5 @@ def input_shapes(name: str) -> Dict[str, Tuple[int, ...]]:
     func = mod["main"]
     shapes = {}
     for param in list(func.params)[:-1]:
-        buf = func.buffer_map[param]
-        shapes[buf.name] = tuple(int(d) for d in buf.shape)
+        shapes[param.name] = tuple(int(d) for d in param.shape)
     return shapes
