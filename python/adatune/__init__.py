@@ -25,6 +25,7 @@ _LAZY = {
     "records": "adatune.records",
     "featurize": "adatune.featurize",
     "load_best": "adatune.records",
+    "metaschedule": "adatune.metaschedule",
     "approx": "adatune.approx",
 }
 
