@@ -32,8 +32,10 @@ the per-space medians; a wins table (lowest median trials-to-99 % per space).
 Reproduce (from the repository root)::
 
     python bench/replay.py --json replay.json --plot replay.png          # full: 20 seeds, 400 trials
-    python bench/replay.py --quick --json out.json SPACES...             # quick: 5 seeds, 200 trials
+    python bench/replay.py --quick --json out.json SPACES...             # quick: 4 seeds, 200 trials
     python bench/replay.py --tuners rfei-dynamic,xgb-reg --seeds 3 FILE  # a subset
+    python bench/replay.py --tuners rfei-dynamic,rfei-sa,rfei-plan-64,rfei-first-fit-64,xgb-reg,xgb-first-fit-16
+                                                                         # ablations
 """
 from __future__ import annotations
 
@@ -71,8 +73,16 @@ OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "random": ("random", {}),
     "grid": ("grid", {}),
 }
+# Ablations (not run by default; name them in --tuners): what the tuner defaults buy.
+ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "rfei-first-fit-64": ("rfei", {"first_fit": None}),
+    "rfei-sa": ("rfei", {"exhaustive_limit": 0}),
+    "rfei-plan-64": ("rfei", {"plan_size": 64}),
+    "xgb-first-fit-16": ("xgb", {"first_fit": 16}),
+}
 KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample")
 ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), "optuna-tpe")
+_KNOWN = (*ALL_TUNERS, *ABLATIONS)
 LEVELS = {"opt": 1.0, "99": 0.99, "95": 0.95}
 CHECKPOINTS = (50, 100, 200, 400)
 OUR_BATCH = 8
@@ -87,7 +97,7 @@ def _space(path: str, _cache: Dict[str, ReplaySpace] = {}) -> ReplaySpace:  # no
 
 
 def _run_ours(space: ReplaySpace, label: str, seed: int, budget: int) -> Dict[str, Any]:
-    name, kw = OURS[label]
+    name, kw = OURS[label] if label in OURS else ABLATIONS[label]
     tuner = create_tuner(name, space, seed=seed, **kw)
     trace: List[Tuple[float, float]] = []
 
@@ -210,14 +220,14 @@ def _run_optuna(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
 def run_one(path: str, label: str, seed: int, budget: int) -> Dict[str, Any]:
     """One tuner on one space with one seed; returns its per-trial trace and metrics."""
     space = _space(path)
-    if label in OURS:
+    if label in OURS or label in ABLATIONS:
         out = _run_ours(space, label, seed, budget)
     elif label.startswith("kt-"):
         out = _run_kt(space, label[3:], seed, budget)
     elif label == "optuna-tpe":
         out = _run_optuna(space, seed, budget)
     else:
-        raise ValueError(f"unknown tuner {label!r}; choose from {ALL_TUNERS}")
+        raise ValueError(f"unknown tuner {label!r}; choose from {_KNOWN}")
     return _metrics(path, label, seed, budget, out)
 
 
@@ -362,7 +372,7 @@ def plot(runs: List[Dict[str, Any]], spaces: Sequence[str], tuners: Sequence[str
             m = np.array([c + [c[-1]] * (budget - len(c)) for c in curves])
             x = np.arange(1, budget + 1)
             med, lo, hi = (np.percentile(m, p, axis=0) for p in (50, 25, 75))
-            style = "-" if t in OURS else "--"
+            style = "--" if t.startswith(("kt-", "optuna")) else "-"
             ax.plot(x, med, style, color=cmap(j), label=t, lw=2 if t.startswith("rfei") else 1)
             ax.fill_between(x, lo, hi, color=cmap(j), alpha=0.12)
         ax.set_title(_short(sp), fontsize=9)
@@ -384,7 +394,7 @@ def main(argv: Sequence[str] = ()) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spaces", nargs="*", help="Kernel Tuner caches / exhaustive AutoTVM logs "
                     "(default: ../shared/data/kernel_tuner/*/*.json.gz and bench/data/*.json)")
-    ap.add_argument("--quick", action="store_true", help="5 seeds, 200 trials, fewer spaces")
+    ap.add_argument("--quick", action="store_true", help="4 seeds, 200 trials (fewer spaces when none are named)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per space and tuner (full: 20)")
     ap.add_argument("--budget", type=int, default=None, help="unique trials per run (full: 400)")
     ap.add_argument("--tuners", default=",".join(ALL_TUNERS), help="comma-separated labels")
@@ -394,14 +404,14 @@ def main(argv: Sequence[str] = ()) -> int:
     args = ap.parse_args(list(argv))
     tuners = [t.strip() for t in args.tuners.split(",") if t.strip()]
     for t in tuners:
-        if t not in ALL_TUNERS:
-            ap.error(f"unknown tuner {t!r}; choose from {', '.join(ALL_TUNERS)}")
+        if t not in _KNOWN:
+            ap.error(f"unknown tuner {t!r}; choose from {', '.join(_KNOWN)}")
     spaces = [os.path.abspath(p) for p in (args.spaces or DEFAULT_SPACES)]
     if args.quick and not args.spaces:
         spaces = spaces[::2]
     for sp in spaces:
         _space(sp)  # fail early, naming the file, on unreadable input
-    n_seeds = args.seeds or (5 if args.quick else 20)
+    n_seeds = args.seeds or (4 if args.quick else 20)
     budget = args.budget or (200 if args.quick else 400)
     jobs = [(sp, t, s) for sp in spaces for t in tuners for s in range(n_seeds)]
     t0 = time.time()

@@ -6,6 +6,7 @@ Knows nothing of how a candidate is built: tuners hand ``MeasureInput`` s to any
 from .callbacks import LogToFile, ProgressBar, log_to_file, progress_bar
 from .cost_model import CostModel, ForestCostModel, records_to_training
 from .epsilon import DEFAULT_EPS_RANGE, EpsilonPolicy, FixedEpsilon, UncertaintyEpsilon
+from .exhaustive import ExhaustiveOptimizer
 from .forest import ForestEI, expected_improvement
 from .ga import GATuner
 from .grid_tuner import GridSearchTuner
@@ -19,6 +20,7 @@ from .xgb_model import XGBoostCostModel
 from .xgb_tuner import XGBTuner
 
 __all__ = [
+    "ExhaustiveOptimizer",
     "Tuner", "TuneSummary", "throughput",
     "RandomTuner", "GridSearchTuner", "GATuner", "ModelBasedTuner", "XGBTuner", "RFEITuner",
     "CostModel", "ForestCostModel", "XGBoostCostModel", "records_to_training",

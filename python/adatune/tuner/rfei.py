@@ -6,6 +6,7 @@ from typing import Any, Optional
 from .cost_model import ForestCostModel
 from .epsilon import DEFAULT_EPS_RANGE
 from .model_based import ModelBasedTuner
+from .exhaustive import DEFAULT_EXHAUSTIVE_LIMIT, ExhaustiveOptimizer
 from .sa import SimulatedAnnealingOptimizer
 
 __all__ = ["RFEITuner"]
@@ -43,12 +44,16 @@ class RFEITuner(ModelBasedTuner):
     def __init__(self, task: Any, plan_size: int = 64, n_estimators: int = 100, xi: float = 0.0,
                  max_features=1.0, min_samples_leaf: int = 1, uncertainty_aware: bool = True, eps_range=DEFAULT_EPS_RANGE, epsilon: float = 0.05,
                  sa_iters: int = 500, sa_parallel: int = 128, n_jobs: int = 1, first_fit: Optional[int] = 16,
-                 seed: Optional[int] = None):
+                 exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT, seed: Optional[int] = None):
         space = task.config_space
+        if space.n_configs <= exhaustive_limit:
+            optimizer: Any = ExhaustiveOptimizer(space, max_configs=exhaustive_limit)
+        else:
+            optimizer = SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters)
         super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
                                                max_features=max_features, min_samples_leaf=min_samples_leaf,
                                                random_state=_sub_seed(seed, 1), n_jobs=n_jobs),
-                         SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters),
+                         optimizer,
                          plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,
                          eps_range=eps_range, first_fit=first_fit, seed=seed)
 

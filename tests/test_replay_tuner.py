@@ -1,0 +1,76 @@
+"""Tuner changes made for the replay benchmark: the exhaustive model optimizer.
+
+Spaces are hand-made (exact answers known); the end-to-end check replays
+../shared/data/kernel_tuner/pnpoly/RTX_2080_Ti.json.gz (AutoTuningAssociation/benchmark_hub, MIT).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from adatune.measure import ReplayRunner, load_replay
+from adatune.space import ConfigSpace
+from adatune.tuner import ExhaustiveOptimizer, create_tuner, RFEITuner, SimulatedAnnealingOptimizer
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data")
+PNPOLY = os.path.join(SHARED, "kernel_tuner", "pnpoly", "RTX_2080_Ti.json.gz")
+
+
+def _space():
+    s = ConfigSpace()
+    s.define_knob("a", list(range(10)))
+    s.define_knob("b", list(range(7)))
+    s.add_constraint(lambda cfg: (cfg["a"].val + cfg["b"].val) % 5 != 0)
+    return s
+
+
+def test_exhaustive_returns_exact_top_unvisited_valid():
+    space = _space()
+    score = lambda xs: np.array([float(i % 23) for i in xs])  # noqa: E731
+    exclude = {22, 45}
+    got = ExhaustiveOptimizer(space).find_maximums(score, 6, exclude, np.random.default_rng(0))
+    ref = sorted((i for i in range(space.n_configs) if space.is_valid(i) and i not in exclude),
+                 key=lambda i: -(i % 23))
+    assert [i % 23 for i in got] == [i % 23 for i in ref[:6]]
+    assert all(space.is_valid(i) and i not in exclude for i in got) and len(set(got)) == 6
+
+
+def test_exhaustive_ties_are_seeded_not_index_ordered():
+    space = _space()
+    flat = lambda xs: np.zeros(len(xs))  # noqa: E731
+    opt = ExhaustiveOptimizer(space)
+    a = opt.find_maximums(flat, 10, set(), np.random.default_rng(1))
+    b = opt.find_maximums(flat, 10, set(), np.random.default_rng(1))
+    c = opt.find_maximums(flat, 10, set(), np.random.default_rng(2))
+    assert a == b and a != c and a != sorted(a)
+    # fewer valid unvisited configs than asked: all of them, no more
+    everything = set(range(space.n_configs)) - {3}
+    assert opt.find_maximums(flat, 10, everything, np.random.default_rng(0)) == ([3] if space.is_valid(3) else [])
+
+
+def test_exhaustive_refuses_large_spaces_and_rfei_falls_back_to_annealing():
+    space = _space()
+    with pytest.raises(ValueError, match="max_configs"):
+        ExhaustiveOptimizer(space, max_configs=10)
+
+    class Task:
+        config_space, name, args, target, flop = space, "toy", (), "llvm", 0
+
+    assert isinstance(RFEITuner(Task(), seed=0).model_optimizer, ExhaustiveOptimizer)
+    assert isinstance(RFEITuner(Task(), exhaustive_limit=10, seed=0).model_optimizer,
+                      SimulatedAnnealingOptimizer)
+
+
+def test_rfei_reaches_the_optimum_of_a_real_space_deterministically():
+    sp = load_replay(PNPOLY)
+    runs = []
+    for _ in range(2):
+        tuner = RFEITuner(sp, n_estimators=30, seed=4)
+        summary = tuner.tune(160, ReplayRunner(sp))
+        runs.append([int(i) for i in tuner.xs])
+    assert runs[0] == runs[1]
+    assert summary.best_cost <= sp.optimum_cost * 1.05
+    rand = create_tuner("random", sp, seed=4).tune(160, ReplayRunner(sp))
+    assert summary.best_cost <= rand.best_cost
