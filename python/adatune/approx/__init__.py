@@ -9,6 +9,11 @@ from .knobs import BASELINE_KNOB_NAME, ApproxKnob, BaselineKnob
 from .pareto import dominates, hypervolume, pareto_front, pareto_mask, take_best_n
 from .search import ConstrainedEISearch, RegistrySearch, SearchStrategy
 from .tuner import ApproxTuner
+from .predictive import AdditiveQoSModel, LinearCostModel, ModeledApp, PredictiveApproxTuner
+from .synthetic import SyntheticApp
+from .multipliers import (ApproxMultiplier, LayerInfo, MatchingInfo, default_multipliers, estimate_error_std,
+                          lut_matmul, make_multiplier, select_layer_multiplier, select_multipliers)
+from .digits import DigitsApp, DigitsNet
 
 __all__ = [
     "ApproxKnob", "BaselineKnob", "BASELINE_KNOB_NAME",
@@ -16,4 +21,9 @@ __all__ = [
     "Config", "dump_configs", "load_configs",
     "ApproxTuner", "SearchStrategy", "ConstrainedEISearch", "RegistrySearch",
     "dominates", "pareto_mask", "pareto_front", "take_best_n", "hypervolume",
+    "ModeledApp", "PredictiveApproxTuner", "LinearCostModel", "AdditiveQoSModel",
+    "SyntheticApp",
+    "ApproxMultiplier", "make_multiplier", "default_multipliers", "lut_matmul", "estimate_error_std",
+    "select_layer_multiplier", "select_multipliers", "LayerInfo", "MatchingInfo",
+    "DigitsApp", "DigitsNet",
 ]

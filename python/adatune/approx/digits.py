@@ -18,7 +18,7 @@ by the multipliers' proxy cost, see :mod:`~adatune.approx.multipliers`).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 

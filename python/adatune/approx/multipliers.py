@@ -25,7 +25,7 @@ deviation is ``sqrt(K * Var_{p x q}(E))``. A multiplier fits when that is at mos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
