@@ -167,13 +167,19 @@ def tune_tir(mod: Any, target: Any, work_dir: str, max_trials_global: int, *,
         raise ValueError(f"num_trials_per_iter must be a positive int, got {num_trials_per_iter!r}")
     workers = num_tuning_cores if isinstance(num_tuning_cores, int) else None
     with skip_tensor_intrin_import(target), _unnamed_handlers_detached():
+        own_builder = builder is None
         parts = _make_parts(cost_model, strategy, runner, builder, min_converge_coef, seed, workers)
         cost_model, strategy, runner, builder = parts
-        return ms.tune_tir(mod, target, work_dir, max_trials_global,
-                           max_trials_per_task=max_trials_per_task,
-                           num_trials_per_iter=num_trials_per_iter, builder=builder, runner=runner,
-                           database=database, cost_model=cost_model, strategy=strategy,
-                           num_tuning_cores=num_tuning_cores, seed=seed, **ms_options)
+        try:
+            return ms.tune_tir(mod, target, work_dir, max_trials_global,
+                               max_trials_per_task=max_trials_per_task,
+                               num_trials_per_iter=num_trials_per_iter, builder=builder,
+                               runner=runner, database=database, cost_model=cost_model,
+                               strategy=strategy, num_tuning_cores=num_tuning_cores, seed=seed,
+                               **ms_options)
+        finally:
+            if own_builder:
+                builder.close()  # its worker processes would otherwise wait for the GC
 
 
 def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max_trials_global: int, *,
@@ -190,12 +196,17 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
     (``relax.transform.MetaScheduleApplyDatabase(work_dir)``).  Other arguments as in
     :func:`tune_tir`; ``params`` binds constant parameters (or ``None``).
     """
+    import tvm
     from tvm import relax, tirx
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax as _ms_tune_relax
 
     target = _check_target(target)
     if isinstance(max_trials_global, bool) or not isinstance(max_trials_global, int) or max_trials_global < 1:
         raise ValueError(f"max_trials_global must be a positive int, got {max_trials_global!r}")
+    if isinstance(mod, relax.Function):
+        mod = tvm.IRModule({"main": mod})
+    if not isinstance(mod, tvm.IRModule):
+        raise ValueError(f"mod must be a tvm.IRModule or relax.Function, got {type(mod).__name__}")
     if legalize:
         mod = relax.transform.LegalizeOps()(mod)
     if not any(isinstance(f, tirx.PrimFunc) for _, f in mod.functions_items()):
@@ -203,10 +214,15 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
     if count_tunable_blocks(mod) == 0:
         raise ValueError("mod has no tunable blocks in its TIR functions")
     with skip_tensor_intrin_import(target), _unnamed_handlers_detached():
+        own_builder = builder is None
         cost_model, strategy, runner, builder = _make_parts(
             cost_model, strategy, runner, builder, min_converge_coef, seed, None)
-        return _ms_tune_relax(mod, params or {}, target, work_dir, max_trials_global,
-                              max_trials_per_task=max_trials_per_task,
-                              num_trials_per_iter=num_trials_per_iter, builder=builder, runner=runner,
-                              database=database, cost_model=cost_model, strategy=strategy, seed=seed,
-                              **ms_options)
+        try:
+            return _ms_tune_relax(mod, params or {}, target, work_dir, max_trials_global,
+                                  max_trials_per_task=max_trials_per_task,
+                                  num_trials_per_iter=num_trials_per_iter, builder=builder,
+                                  runner=runner, database=database, cost_model=cost_model,
+                                  strategy=strategy, seed=seed, **ms_options)
+        finally:
+            if own_builder:
+                builder.close()
