@@ -390,6 +390,11 @@ def plot(runs: List[Dict[str, Any]], spaces: Sequence[str], tuners: Sequence[str
 
 
 # ---------------------------------------------------------------------- main
+def _progress(done: int, total: int, t0: float) -> None:
+    if done % 10 == 0 or done == total:
+        print(f"[{done}/{total} runs, {time.time() - t0:.0f} s]", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] = ()) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spaces", nargs="*", help="Kernel Tuner caches / exhaustive AutoTVM logs "
@@ -418,9 +423,15 @@ def main(argv: Sequence[str] = ()) -> int:
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as ex:
             futs = [ex.submit(run_one, sp, t, s, budget) for sp, t, s in jobs]
-            runs = [f.result() for f in futs]
+            runs = []
+            for k, f in enumerate(futs, 1):
+                runs.append(f.result())
+                _progress(k, len(jobs), t0)
     else:
-        runs = [run_one(sp, t, s, budget) for sp, t, s in jobs]
+        runs = []
+        for k, (sp, t, s) in enumerate(jobs, 1):
+            runs.append(run_one(sp, t, s, budget))
+            _progress(k, len(jobs), t0)
     wall = time.time() - t0
     summary = summarise(runs, spaces, tuners, budget)
     print(f"Replay of {len(spaces)} exhaustive spaces, {n_seeds} seeds, budget {budget} unique trials, "
