@@ -89,7 +89,7 @@ def _autotvm_log(tmp_path, version=0.2):
 def test_kernel_tuner_cache_replay_exact(tmp_path):
     for gz in (False, True):
         sp = load_replay(_kt_cache(tmp_path, gz))
-        assert sp.n_recorded == 11 and sp.n_failed == 2
+        assert isinstance(sp, ReplaySpace) and sp.n_recorded == 11 and sp.n_failed == 2
         assert sp.optimum_cost == pytest.approx(1e-3)
         opt = sp.config_space.get(sp.optimum_index)
         assert (opt["bx"].val, opt["tile"].val) == (64, 4)
