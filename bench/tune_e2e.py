@@ -1,9 +1,11 @@
 """Real tuning on this CPU: RFEI + adaptive evaluator against XGB + fixed 10-repeat timing.
 
-Side by side in one process, on the same tasks, trial budgets and seeds, sharing one
-build pool.  Each tuner times candidates its own way (that is the point); to compare
-*quality* fairly, every config that improved a run's best-so-far is re-measured with
-one common reference (TVM's time evaluator, >= 50 ms per repeat, median of 15).
+Side by side in one process, on the same tasks and seeds, sharing one build pool.  The
+baseline gets ``--trials`` trials; adatune then gets the same *wall-time* budget (what a
+user pays for), capped at 4x the trials, since its point is that each trial is cheaper.
+Each tuner times candidates its own way (that is the point); to compare *quality*
+fairly, every config that improved a run's best-so-far is re-measured with one common
+reference (TVM's time evaluator, >= 50 ms per repeat, median of 15).
 
 Reported per task: best GFLOPS against trials and against wall time, the baseline's
 final best, and the wall time adatune needed to reach it.  JSON keys:
@@ -48,17 +50,24 @@ METHODS = {
 BASE, OURS = list(METHODS)
 
 
-class _Recorder:
-    """Callback keeping (trial, config index, throughput, seconds since start)."""
+class _BudgetSpent(Exception):
+    pass
 
-    def __init__(self, flop: float):
-        self.flop, self.t0, self.rows = flop, time.perf_counter(), []
+
+class _Recorder:
+    """Callback keeping (trial, config index, throughput, seconds since start); ends the
+    run (by raising) once ``budget`` seconds are spent."""
+
+    def __init__(self, flop: float, budget: float = float("inf")):
+        self.flop, self.t0, self.rows, self.budget = flop, time.perf_counter(), [], budget
 
     def __call__(self, tuner, inputs, results):
         now = time.perf_counter() - self.t0
         for inp, res in zip(inputs, results):
             tput = self.flop / res.mean_cost if res.ok and res.mean_cost > 0 else 0.0
             self.rows.append((len(self.rows), inp.config.index, tput, now))
+        if now >= self.budget:
+            raise _BudgetSpent()
 
 
 def _reference_gflops(task, index: int, cache: dict) -> float:
@@ -84,22 +93,25 @@ def _improvements(rows):
     return out
 
 
-def run_one(task, method: str, trials: int, seed: int, builder) -> dict:
-    import adatune
+def run_one(task, method: str, trials: int, seed: int, builder,
+            budget: float = float("inf")) -> dict:
     from adatune.measure import LocalRunner, measure_option
+    from adatune.tuner import create_tuner
 
     tuner_name, run_opts = METHODS[method]
     runner = LocalRunner(timeout=30, **run_opts)
     option = measure_option(builder, runner)
-    rec = _Recorder(task.flop)
+    rec = _Recorder(task.flop, budget)
     t0 = time.perf_counter()
+    tuner = create_tuner(tuner_name, task, seed=seed)
     try:
-        summary = adatune.tune(task, tuner_name, n_trial=trials, measure_option=option,
-                               callbacks=[rec], seed=seed)
+        tuner.tune(trials, option, callbacks=[rec])
+    except _BudgetSpent:
+        pass
     finally:
         runner.close()
-    return {"rows": rec.rows, "wall": time.perf_counter() - t0, "failed": summary.n_failed,
-            "tuner_time": summary.tuner_time}
+    return {"rows": rec.rows, "wall": time.perf_counter() - t0,
+            "failed": sum(1 for r in rec.rows if r[2] == 0.0), "trials": len(rec.rows)}
 
 
 def analyse(task, runs: dict, tolerance: float, cache: dict) -> dict:
@@ -123,7 +135,7 @@ def analyse(task, runs: dict, tolerance: float, cache: dict) -> dict:
                        for s in c] for m, c in curves.items()},
         "wall": {m: r["wall"] for m, r in runs.items()},
         "failed": {m: r["failed"] for m, r in runs.items()},
-        "tuner_time": {m: r["tuner_time"] for m, r in runs.items()},
+        "trials": {m: r["trials"] for m, r in runs.items()},
     }
 
 
@@ -193,8 +205,9 @@ def main(argv=None) -> int:
             cache: dict = {}
             per_seed = []
             for seed in range(seeds):
-                order = list(METHODS) if seed % 2 == 0 else list(METHODS)[::-1]
-                runs = {m: run_one(task, m, trials, seed, builder) for m in order}
+                runs = {BASE: run_one(task, BASE, trials, seed, builder)}
+                runs[OURS] = run_one(task, OURS, 4 * trials, seed, builder,
+                                     budget=runs[BASE]["wall"])
                 per_seed.append(analyse(task, runs, args.tolerance, cache))
                 print(f"{name} seed {seed}: " + ", ".join(
                     f"{m} {per_seed[-1]['curves'][m][-1]['ref_gflops']:.1f} GFLOPS in "
@@ -215,14 +228,15 @@ def main(argv=None) -> int:
 
     print("\n| task | seed | baseline best GFLOPS | adatune best GFLOPS | final ratio "
           "| baseline time to its best (s) | adatune time to that (s) | speed-up "
-          "| wall baseline / adatune (s) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| trials baseline / adatune | wall baseline / adatune (s) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, t in results["tasks"].items():
         for seed, s in enumerate(t["seeds"]):
             ours_t = s["adatune_time_to_baseline_best"]
             print(f"| {name} | {seed} | {s['baseline_final_gflops']:.1f} | {s['adatune_final_gflops']:.1f} "
                   f"| {s['final_best_ratio']:.2f} | {s['baseline_time_to_final']:.0f} "
                   f"| {'never' if ours_t is None else f'{ours_t:.0f}'} | {s['time_speedup']:.2f}x "
+                  f"| {s['trials'][BASE]} / {s['trials'][OURS]} "
                   f"| {s['wall'][BASE]:.0f} / {s['wall'][OURS]:.0f} |")
     print(f"\ntime_speedup_to_baseline_best (median): {results['time_speedup_to_baseline_best']:.2f}x;"
           f" final_best_ratio (median): {results['final_best_ratio']:.2f}")
