@@ -79,6 +79,11 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-sa": ("rfei", {"exhaustive_limit": 0}),
     "rfei-plan-64": ("rfei", {"plan_size": 64}),
     "xgb-first-fit-16": ("xgb", {"first_fit": 16}),
+    "rfei-plan32": ("rfei", {"plan_size": 32}),
+    "rfei-plan32-eps0.2": ("rfei", {"plan_size": 32, "eps_range": (0.02, 0.2)}),
+    "rfei-fixed-plan32": ("rfei", {"plan_size": 32, "uncertainty_aware": False, "epsilon": 0.05}),
+    "rfei-xi0.01": ("rfei", {"xi": 0.01}),
+    "rfei-eps0.2": ("rfei", {"eps_range": (0.02, 0.2)}),
 }
 KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample")
 ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), "optuna-tpe")
