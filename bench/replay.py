@@ -78,6 +78,7 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-first-fit-64": ("rfei", {"first_fit": None}),
     "rfei-sa": ("rfei", {"exhaustive_limit": 0}),
     "rfei-plan-64": ("rfei", {"plan_size": 64}),
+    "rfei-previous": ("rfei", {"plan_size": 64, "eps_range": (0.02, 0.5)}),
     "xgb-first-fit-16": ("xgb", {"first_fit": 16}),
     "rfei-plan32": ("rfei", {"plan_size": 32}),
     "rfei-plan32-eps0.2": ("rfei", {"plan_size": 32, "eps_range": (0.02, 0.2)}),

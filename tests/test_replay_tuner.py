@@ -68,9 +68,12 @@ def test_rfei_reaches_the_optimum_of_a_real_space_deterministically():
     runs = []
     for _ in range(2):
         tuner = RFEITuner(sp, n_estimators=30, seed=4)
-        summary = tuner.tune(160, ReplayRunner(sp))
+        tuner.tune(160, ReplayRunner(sp))
         runs.append([int(i) for i in tuner.xs])
     assert runs[0] == runs[1]
-    assert summary.best_cost <= sp.optimum_cost * 1.05
-    rand = create_tuner("random", sp, seed=4).tune(160, ReplayRunner(sp))
-    assert summary.best_cost <= rand.best_cost
+    # over a few seeds: always within 5 % of the optimum, and ahead of random search
+    ours, rand = [], []
+    for seed in range(3):
+        ours.append(sp.quality(RFEITuner(sp, n_estimators=30, seed=seed).tune(120, ReplayRunner(sp)).best_cost))
+        rand.append(sp.quality(create_tuner("random", sp, seed=seed).tune(120, ReplayRunner(sp)).best_cost))
+    assert min(ours) >= 0.95 and np.mean(ours) > np.mean(rand), (ours, rand)
