@@ -13,14 +13,14 @@ from .grid_tuner import GridSearchTuner
 from .model_based import ModelBasedTuner
 from .random_tuner import RandomTuner
 from .registry import TUNERS, create_tuner, tune
-from .rfei import RFEITuner
+from .rfei import RFEI_EPS_RANGE, RFEITuner
 from .sa import SimulatedAnnealingOptimizer
 from .tuner import TuneSummary, Tuner, throughput
 from .xgb_model import XGBoostCostModel
 from .xgb_tuner import XGBTuner
 
 __all__ = [
-    "ExhaustiveOptimizer",
+    "ExhaustiveOptimizer", "RFEI_EPS_RANGE",
     "Tuner", "TuneSummary", "throughput",
     "RandomTuner", "GridSearchTuner", "GATuner", "ModelBasedTuner", "XGBTuner", "RFEITuner",
     "CostModel", "ForestCostModel", "XGBoostCostModel", "records_to_training",
