@@ -32,7 +32,7 @@ from scipy.stats import kendalltau
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-DEFAULT_DATA = os.path.join(HERE, "..", "..", "shared", "data", "kernel_tuner")
+DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "kernel_tuner"))
 
 
 def _fixed(mod, dev, args, repeat):
@@ -116,7 +116,7 @@ def run(quick: bool, rounds: int, data_dir: str) -> dict:
     import stopping_replay
     from adatune.measure import StopPolicy
 
-    files = [os.path.join(data_dir, f) for f in stopping_replay.FILES]
+    files = [os.path.join(os.path.abspath(data_dir), f) for f in stopping_replay.FILES]
     files = [f for f in files if os.path.exists(f)]
     if files:
         ours = stopping_replay.replay_all(files)
