@@ -19,6 +19,8 @@ _LAZY = {
     "should_stop": "adatune.measure",
     "measure_option": "adatune.measure",
     "tune": "adatune.tuner",
+    "tuner": "adatune.tuner",
+    "space": "adatune.space",
     "task": "adatune.task",
     "template": "adatune.task",
     "apply_best": "adatune.task",
