@@ -241,17 +241,19 @@ def run(quick: bool, repeat: int, data_dir: Path, baseline_max: int) -> dict:
     results["load_average_end"] = os.getloadavg()
     big = results["runs"][str(sizes[-1])]
     small_runs = results["runs"][str(sizes[0])]
-    # the headline numbers are the default configuration (one process)
+    # The headline is the command's default (one worker per CPU); the serial figure stays
+    # beside it because on a busy machine it is the faster one.
     ours = big["ours_serial"]
-    results["featurize_records_per_s"] = ours["records_per_s"]
+    results["featurize_records_per_s"] = big["ours_parallel"]["records_per_s"]
+    results["featurize_records_per_s_serial"] = ours["records_per_s"]
     results["featurize_records_per_s_parallel"] = big["ours_parallel"]["records_per_s"]
     results["featurize_records_per_cpu_s"] = ours["records_per_cpu_s"]
     base = big.get("pandas", small_runs["pandas"])
     results["pandas_records_per_s"] = base["records_per_s"]
     results["pandas_peak_rss_mb"] = base["peak_rss_mb"]
-    results["peak_rss_mb"] = ours["peak_rss_mb"]
     par = big["ours_parallel"]
     results["peak_rss_mb_parallel"] = par["peak_rss_mb"] + par["peak_rss_mb_workers"]
+    results["peak_rss_mb"] = results["peak_rss_mb_parallel"]  # the default, all processes
     results["commit_records_per_s"] = big["commit_sqlite"]["records_per_s"]
     def _rss(r):
         return r["peak_rss_mb"] + r["peak_rss_mb_workers"]
@@ -299,8 +301,10 @@ def print_table(results: dict) -> None:
           f"{c['records_per_s']:,.0f} records/s, {c['stored']:,} stored, "
           f"peak RSS {c['peak_rss_mb']:.0f} MB")
     print(f"\nfeaturize_records_per_s = {results['featurize_records_per_s']:,.0f} "
-          f"(one process; {results['featurize_records_per_cpu_s']:,.0f} per CPU-second; "
-          f"target >= 50,000); peak_rss_mb = {results['peak_rss_mb']:.0f} (target < 1024)")
+          f"(default: one worker per CPU; one process: "
+          f"{results['featurize_records_per_s_serial']:,.0f}, "
+          f"{results['featurize_records_per_cpu_s']:,.0f} per CPU-second; target >= 50,000); "
+          f"peak_rss_mb = {results['peak_rss_mb']:.0f} (target < 1024)")
 
 
 def main(argv=None) -> int:

@@ -13,10 +13,10 @@ def add_parser(sub) -> None:
     p.add_argument("log", help="log file, directory or MetaSchedule database")
     p.add_argument("out_dir", help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("-j", "--jobs", type=int, default=1,
-                   help="worker processes, -1 for one per CPU (default 1: on a busy "
-                        "machine workers only add overhead; inputs under 16 MiB are "
-                        "always read serially)")
+    p.add_argument("-j", "--jobs", type=int, default=-1,
+                   help="worker processes, -1 (default) for one per CPU; 1 reads serially, "
+                        "which is faster only when no core is idle. Inputs under 16 MiB "
+                        "are always read serially")
     p.set_defaults(func=_run)
 
 
