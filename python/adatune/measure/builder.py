@@ -48,7 +48,7 @@ def _build_candidate(task: Any, index: int, out_dir: str) -> Dict[str, Any]:
     import tvm
 
     # Re-use the worker's copy of the task: its space is the expensive part.
-    key = getattr(task, "workload_key", None) or id(task)
+    key = (getattr(task, "workload_key", None) or id(task), str(task.target))
     task = _TASKS.setdefault(key, task)
     start = time.perf_counter()
     try:
