@@ -1,5 +1,4 @@
 """Builder + runner + measure_option on real templates, failures included."""
-import numpy as np
 import pytest
 
 import adatune.task

@@ -14,13 +14,11 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 from adatune.measure.measure import MeasureErrorNo, MeasureResult
 from adatune.space import ConfigSpace
-from adatune.tuner import (GATuner, GridSearchTuner, ModelBasedTuner, RandomTuner, RFEITuner, Tuner,
-                           TUNERS, XGBTuner, create_tuner, log_to_file, progress_bar, tune)
+from adatune.tuner import (GridSearchTuner, RandomTuner, RFEITuner, TUNERS, XGBTuner, create_tuner, log_to_file, progress_bar, tune)
 
 FAST = {"sa_iters": 60, "sa_parallel": 64}
 

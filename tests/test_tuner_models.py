@@ -1,5 +1,4 @@
 """Cost models, expected improvement, epsilon policies and the annealing optimizer."""
-import math
 
 import numpy as np
 import pytest

@@ -65,7 +65,6 @@ def evaluator_table(quick: bool, repeat: int, out=sys.stdout) -> list:
 
 def tuning_demo(trials: int, log: str, size: int = 256, out=sys.stdout) -> dict:
     """Tune ``dense(size, size, size)`` and compare the result with numpy."""
-    import numpy as np
     import tvm
 
     import adatune

@@ -13,7 +13,6 @@ outer reduction loop outside the middle M/N loops, i.e. block K for cache reuse)
 """
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from . import _schedule as _s

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 __all__ = ["log_to_file", "progress_bar", "LogToFile", "ProgressBar"]
 
