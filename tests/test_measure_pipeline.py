@@ -88,10 +88,10 @@ def test_builder_rejects_bad_options():
 
 
 def test_user_template_is_built_in_workers_and_a_crashing_build_fails_alone():
-    import user_template_mod  # noqa: F401  (registers test_scale / test_crash here)
+    import user_template_mod  # noqa: F401  (registers user_mod_scale / user_mod_crash here)
 
-    good = adatune.task.create("test_scale", (256,), "llvm")
-    bad = adatune.task.create("test_crash", (256,), "llvm")
+    good = adatune.task.create("user_mod_scale", (256,), "llvm")
+    bad = adatune.task.create("user_mod_crash", (256,), "llvm")
     inputs = [MeasureInput(good.target, good, good.config_space.get(i)) for i in range(3)]
     inputs.insert(1, MeasureInput(bad.target, bad, bad.config_space.get(1)))
     runner = LocalRunner(check_correctness=True, timeout=20)

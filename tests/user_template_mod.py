@@ -11,7 +11,7 @@ def _ref(args, inputs):
     return [a * 2.0]
 
 
-@adatune.template("test_scale", reference=_ref)
+@adatune.template("user_mod_scale", reference=_ref)
 def scale(cfg, n):
     cfg.define_split("tile", n, num_outputs=2)
     a = te.placeholder((n,), name="A")
@@ -22,7 +22,7 @@ def scale(cfg, n):
     return sch.mod["main"]
 
 
-@adatune.template("test_crash")
+@adatune.template("user_mod_crash")
 def crash(cfg, n):
     cfg.define_knob("x", [0, 1])
     if not isinstance(cfg, adatune.space.ConfigSpace):
