@@ -99,36 +99,24 @@ def _task_name_of(module: Any) -> Optional[str]:
 
 def _read_workloads(path: Path, summary: ReadSummary,
                     on_bytes: Optional[Callable[[int], None]]) -> Dict[int, tuple]:
+    from .reader import iter_log_lines  # the reader imports this module
+
     workloads: Dict[int, tuple] = {}
-    index = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            summary.bytes_read += len(raw)
-            if on_bytes is not None:
-                on_bytes(len(raw))
-            line = raw.strip()
-            if not line:
-                summary.blank += 1
-                continue
-            if line[:1] == b"#":
-                summary.comments += 1
-                continue
-            # Records refer to workloads by their 0-based position among workload lines.
-            position = index
-            index += 1
-            try:
-                obj = _json.loads(line)
-            except ValueError as err:
-                summary.reject(str(path), lineno, "bad_json", f"not valid JSON: {err}")
-                continue
-            if not (isinstance(obj, list) and len(obj) >= 2):
-                summary.reject(str(path), lineno, "wrong_type",
-                               "workload line is not [structural_hash, module]")
-                continue
-            summary.meta += 1
-            shash = str(obj[0])
-            name = _task_name_of(obj[1]) or f"workload_{shash}"
-            workloads[position] = (shash, name)
+    # Records refer to workloads by their 0-based position among workload lines.
+    for position, (lineno, line) in enumerate(iter_log_lines(path, summary, on_bytes)):
+        try:
+            obj = _json.loads(line)
+        except ValueError as err:
+            summary.reject(str(path), lineno, "bad_json", f"not valid JSON: {err}")
+            continue
+        if not (isinstance(obj, list) and len(obj) >= 2):
+            summary.reject(str(path), lineno, "wrong_type",
+                           "workload line is not [structural_hash, module]")
+            continue
+        summary.meta += 1
+        shash = str(obj[0])
+        name = _task_name_of(obj[1]) or f"workload_{shash}"
+        workloads[position] = (shash, name)
     return workloads
 
 
@@ -186,32 +174,19 @@ def iter_metaschedule_db(path: Path, summary: ReadSummary,
     folder = path if path.is_dir() else path.parent
     workloads = _read_workloads(folder / WORKLOAD_FILE, summary, on_bytes)
     record_file = folder / RECORD_FILE
-    rejected_before = summary.rejected
-    with open(record_file, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            summary.bytes_read += len(raw)
-            if on_bytes is not None:
-                on_bytes(len(raw))
-            line = raw.strip()
-            if not line:
-                summary.blank += 1
-                continue
-            if line[:1] == b"#":
-                summary.comments += 1
-                continue
-            try:
-                obj = _json.loads(line)
-            except ValueError as err:
-                summary.reject(str(record_file), lineno, "bad_json", f"not valid JSON: {err}")
-                continue
-            try:
-                record = _parse_record(obj, workloads)
-            except ValueError as err:
-                reason, message = err.args if len(err.args) == 2 else ("bad_value", str(err))
-                summary.reject(str(record_file), lineno, reason, message)
-                continue
-            summary.kept += 1
-            yield record
-    if summary.rejected > rejected_before:
-        logger.warning("%s: %d malformed line(s) skipped", folder,
-                       summary.rejected - rejected_before)
+    from .reader import iter_log_lines  # the reader imports this module
+
+    for lineno, line in iter_log_lines(record_file, summary, on_bytes):
+        try:
+            obj = _json.loads(line)
+        except ValueError as err:
+            summary.reject(str(record_file), lineno, "bad_json", f"not valid JSON: {err}")
+            continue
+        try:
+            record = _parse_record(obj, workloads)
+        except ValueError as err:
+            reason, message = err.args if len(err.args) == 2 else ("bad_value", str(err))
+            summary.reject(str(record_file), lineno, reason, message)
+            continue
+        summary.kept += 1
+        yield record
