@@ -193,17 +193,76 @@ def test_hypervolume_by_hand():
     assert hypervolume(pts, (5.0, 0.0)) == 0.0
 
 
-def test_rfei_approaches_the_synthetic_front():
-    """Constrained EI on a 4x5 synthetic app (625 configs, exact front by enumeration)."""
+@pytest.mark.parametrize("acquisition", ["ehvi", "cei", "both"])
+def test_rfei_approaches_the_synthetic_front(acquisition):
+    """The rfei search on a 4x5 synthetic app (625 configs, exact front by enumeration)."""
     app = SyntheticApp(n_ops=4, n_knobs=5, seed=3)
     thr = 95.0
     front = app.reference_front(min_qos=thr)
     ref = hypervolume(np.array([[c.qos, c.speedup] for c in front]), (thr, 1.0))
     t = ApproxTuner(app, progress=False)
-    t.tune(80, thr, seed=1)
+    t.tune(80, thr, seed=1, tuner_kwargs={"acquisition": acquisition})
     got = hypervolume(np.array([[c.qos, c.speedup] for c in t.all_configs]), (thr, 1.0))
     assert got >= 0.9 * ref
     assert t.search.epsilon_history and all(0.02 <= e <= 0.5 for e in t.search.epsilon_history)
+
+
+def test_ehvi_matches_monte_carlo():
+    """The closed-form EHVI against the mean hypervolume gain of sampled points."""
+    from adatune.approx.search import _ehvi
+
+    front = np.array([[98.6, 1.7], [98.3, 2.0], [97.5, 2.4], [96.1, 2.7], [95.0, 0.9]])
+    ref = (96.05, 1.0)
+    base = hypervolume(front, ref)
+    rng = np.random.default_rng(0)
+    mu = np.array([[98.0, 2.1], [99.0, 1.5], [97.0, 2.8], [99.5, 3.0], [95.0, 3.0]])
+    sd = np.array([[0.5, 0.2], [0.3, 0.1], [1.0, 0.3], [0.0, 0.0], [0.5, 0.2]])
+    got = _ehvi(mu[:, 0], sd[:, 0], mu[:, 1], sd[:, 1], front, ref)
+    for k in range(len(mu)):
+        ys = rng.normal(mu[k], sd[k], size=(4000, 2))
+        mc = np.mean([hypervolume(np.vstack([front, y]), ref) - base for y in ys])
+        assert got[k] == pytest.approx(mc, rel=0.05, abs=2e-3)
+    # a certain point: exactly its hypervolume gain (here it dominates the whole front)
+    assert got[3] == pytest.approx(hypervolume(np.array([[99.5, 3.0]]), ref) - base)
+    assert _ehvi(mu[:, 0], sd[:, 0], mu[:, 1], sd[:, 1], np.zeros((0, 2)), ref)[3] == \
+        pytest.approx((99.5 - ref[0]) * (3.0 - ref[1]))
+
+
+@pytest.mark.parametrize("mode", ["model", "random"])
+def test_local_share_plans_neighbours_of_the_front(mode):
+    from adatune.approx.pareto import pareto_mask
+    from adatune.approx.search import ConstrainedEISearch
+
+    app = SyntheticApp(n_ops=4, n_knobs=5, seed=3)
+    t = ApproxTuner(app, progress=False)
+    s = ConstrainedEISearch(t.space, 95.0, np.random.default_rng(0), 100.0, plan_size=10, local_share=1.0,
+                            local_mode=mode, eps_range=(0.0, 0.0))
+    idx = s.propose(20)  # random: no fit yet
+    qos, sp = [], []
+    for i in idx:
+        q, c = app.measure_qos_cost(t.knobs_of(i), False)
+        qos.append(q)
+        sp.append(1.0 / c)
+    s.observe(idx, qos, sp)  # refits: the next plan is all local moves
+    q, p = np.array(qos), np.array(sp)
+    ok = np.flatnonzero(q >= 95.0)
+    front = [t.space.digits(idx[k]) for k in ok[pareto_mask(np.c_[q[ok], p[ok]])]]
+    plan = list(s._plan)
+    assert len(plan) == 10 and not set(plan) & set(idx)
+    for i in plan:
+        d = t.space.digits(i)
+        assert min(sum(a != b for a, b in zip(d, f)) for f in front) == 1
+    # front configs are taken in turn, so the plan spreads over several of them
+    near = {min(range(len(front)), key=lambda j: sum(a != b for a, b in zip(t.space.digits(i), front[j])))
+            for i in plan}
+    assert len(near) == min(len(front), 10)
+
+
+def test_search_options_are_validated():
+    t = ApproxTuner(SyntheticApp(n_ops=2, n_knobs=3), progress=False)
+    for kw in ({"acquisition": "hv"}, {"local_share": 1.5}, {"local_mode": "greedy"}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            t.tune(5, 95.0, tuner_kwargs=kw)
 
 
 def test_import_does_not_load_tvm():
