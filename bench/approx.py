@@ -1,4 +1,4 @@
-"""ApproxTuner (constrained EI, "rfei") against OpenTuner, GA and random search.
+"""ApproxTuner ("rfei": two forests, EHVI by default) against OpenTuner, GA and random search.
 
 Two applications whose whole Pareto front is known by enumeration:
 
@@ -27,7 +27,8 @@ Reproduce::
 
     python3 -m venv /tmp/ot_venv && /tmp/ot_venv/bin/pip install opentuner "SQLAlchemy<2"
     python bench/approx.py --quick --json approx.json          # < 10 min on 2 cores
-    python bench/approx.py --seeds 20 --json approx_full.json  # larger budgets
+    python bench/approx.py --tuners rfei,opentuner --seeds 20 --json approx_full.json  # budget 500
+    python bench/approx.py --tuners rfei --seeds 20 --rfei-kwargs '{"acquisition": "cei"}'  # ablation
     # --opentuner-python PATH (or $ADATUNE_OPENTUNER_PYTHON) picks the OpenTuner venv
 """
 from __future__ import annotations
@@ -206,7 +207,7 @@ def _reference(app_name: str):
         np.array([[c.qos, c.speedup] for c in front])
 
 
-def _run_one(app, tkw, thr, ref_hv, tuner, budget, seed):
+def _run_one(app, tkw, thr, ref_hv, tuner, budget, seed, tuner_kwargs=None):
     import numpy as np
 
     from adatune.approx import ApproxTuner, hypervolume
@@ -219,7 +220,7 @@ def _run_one(app, tkw, thr, ref_hv, tuner, budget, seed):
         return hypervolume(pts_, (thr, 1.0)) >= 0.95 * ref_hv
 
     try:
-        t.tune(budget, seed=seed, tuner=tuner, stop_when=reached, **tkw)
+        t.tune(budget, seed=seed, tuner=tuner, stop_when=reached, tuner_kwargs=tuner_kwargs, **tkw)
     finally:
         if t.search is not None and hasattr(t.search, "close"):
             t.search.close()
@@ -279,6 +280,8 @@ def main() -> None:
     ap.add_argument("--tuners", default="rfei,opentuner,ga,random")
     ap.add_argument("--json", default=None, help="write raw numbers here")
     ap.add_argument("--opentuner-python", default=None)
+    ap.add_argument("--rfei-kwargs", default=None,
+                    help='JSON constructor arguments of the rfei search, e.g. \'{"acquisition": "cei"}\'')
     ap.add_argument("--opentuner-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--table-from", default=None, help="print the table of an earlier --json file and exit")
     args = ap.parse_args()
@@ -299,7 +302,13 @@ def main() -> None:
     if "opentuner" in tuners and ot_py is None:
         print("OpenTuner unavailable (no interpreter imports opentuner); skipped", file=sys.stderr)
         tuners.remove("opentuner")
-    results = {"budgets": budgets, "seeds": seeds, "opentuner_python": ot_py, "apps": {}}
+    try:
+        rfei_kw = json.loads(args.rfei_kwargs) if args.rfei_kwargs else {}
+    except json.JSONDecodeError as e:
+        ap.error(f"--rfei-kwargs: not JSON ({e})")
+    if not isinstance(rfei_kw, dict):
+        ap.error(f"--rfei-kwargs: expected a JSON object, got {args.rfei_kwargs!r}")
+    results = {"budgets": budgets, "seeds": seeds, "opentuner_python": ot_py, "rfei_kwargs": rfei_kw, "apps": {}}
     for app_name in [a.strip() for a in args.apps.split(",") if a.strip()]:
         t0 = time.time()
         app, tkw, thr, front = _reference(app_name)
@@ -320,7 +329,8 @@ def main() -> None:
                     runs = list(pool.map(lambda s: _run_one(app, tkw, thr, ref_hv, tuner, budgets[app_name], s),
                                          range(seeds)))
             else:
-                runs = [_run_one(app, tkw, thr, ref_hv, tuner, budgets[app_name], s) for s in range(seeds)]
+                runs = [_run_one(app, tkw, thr, ref_hv, tuner, budgets[app_name], s,
+                                 tuner_kwargs=rfei_kw if tn == "rfei" else None) for s in range(seeds)]
             reach = [r["evals_to_95pct_hv"] for r in runs]
             finite = [np.inf if r is None else r for r in reach]
             med = float(np.median(finite))

@@ -440,7 +440,7 @@ class RegistrySearch(SearchStrategy):
 
 def make_search(name: str, space: ConfigSpace, threshold: float, rng: np.random.Generator,
                 baseline_qos: float, app_name: str = "approx", **kwargs: Any) -> SearchStrategy:
-    """The strategy called ``name``: ``"rfei"`` (constrained EI) or any registry tuner.
+    """The strategy called ``name``: ``"rfei"`` (:class:`ConstrainedEISearch`) or any registry tuner.
 
     ``"rfei-scalar"`` is the registry's single-objective RFEI on the thresholded speedup.
     """

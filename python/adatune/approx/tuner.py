@@ -107,7 +107,8 @@ class ApproxTuner:
         app_kwargs : dict, optional
             Extra keyword arguments for every ``measure_qos_cost`` call.
         tuner : str or callable, default "rfei"
-            ``"rfei"`` (constrained EI, two forests) or a tuner of
+            ``"rfei"`` (two forests, expected hypervolume improvement; see
+            :class:`~adatune.approx.search.ConstrainedEISearch`) or a tuner of
             :data:`adatune.tuner.TUNERS` (``"random"``, ``"ga"``, ...; ``"rfei-scalar"``
             for the single-objective RFEI); or a factory
             ``f(space, threshold, rng, baseline_qos=..., app_name=..., **tuner_kwargs)``
