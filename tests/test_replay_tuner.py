@@ -77,3 +77,26 @@ def test_rfei_reaches_the_optimum_of_a_real_space_deterministically():
         ours.append(sp.quality(RFEITuner(sp, n_estimators=30, seed=seed).tune(120, ReplayRunner(sp)).best_cost))
         rand.append(sp.quality(create_tuner("random", sp, seed=seed).tune(120, ReplayRunner(sp)).best_cost))
     assert min(ours) >= 0.95 and np.mean(ours) > np.mean(rand), (ours, rand)
+
+
+def test_local_share_spends_model_picks_on_neighbours_of_the_best():
+    sp = load_replay(PNPOLY)
+    tuner = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=1.0,
+                      uncertainty_aware=False, epsilon=0.0, seed=3)
+    tuner.tune(16, ReplayRunner(sp))  # 16 random trials, then the first fit plans 16 picks
+    order = np.argsort(tuner.ys)[::-1][:tuner.local_top]
+    hoods = set()
+    for i in order:
+        hoods.update(sp.config_space.neighbors(tuner.xs[i]))
+    assert len(tuner.trials) == 16
+    assert set(tuner.trials) <= hoods - set(tuner.xs)
+    # without the local share the plan ranges over the whole space
+    glob = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=0.0,
+                     uncertainty_aware=False, epsilon=0.0, seed=3)
+    glob.tune(16, ReplayRunner(sp))
+    assert not set(glob.trials) <= hoods
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match="local_share"):
+            RFEITuner(sp, local_share=bad)
+    with pytest.raises(ValueError, match="local_top"):
+        RFEITuner(sp, local_top=0)

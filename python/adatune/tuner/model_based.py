@@ -45,6 +45,13 @@ class ModelBasedTuner(Tuner):
         Clip range of the uncertainty-aware epsilon.
     first_fit : int, optional
         Measurements before the first model fit (default ``plan_size``).
+    local_share : float, default 0.0
+        Share of each plan's model picks taken from the one-knob neighbourhoods of the
+        ``local_top`` best measured configs (ranked by the same acquisition), the rest
+        from the whole space. Near the optimum a model's global ranking is flat; the
+        incumbents' neighbours are where the last percent usually is.
+    local_top : int, default 4
+        How many of the best measured configs lend their neighbourhoods.
     seed : int, optional
     """
 
@@ -52,7 +59,8 @@ class ModelBasedTuner(Tuner):
                  model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
                  plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
                  uncertainty_aware: bool = False, eps_range=DEFAULT_EPS_RANGE,
-                 first_fit: Optional[int] = None, seed=None):
+                 first_fit: Optional[int] = None, local_share: float = 0.0, local_top: int = 4,
+                 seed=None):
         super().__init__(task, seed)
         if not isinstance(cost_model, CostModel):
             raise ValueError(f"ModelBasedTuner: cost_model must be a CostModel, got {cost_model!r}")
@@ -71,6 +79,12 @@ class ModelBasedTuner(Tuner):
                                       or first_fit < 1):
             raise ValueError(f"ModelBasedTuner: first_fit must be a positive int, got {first_fit!r}")
         self.first_fit = self.plan_size if first_fit is None else int(first_fit)
+        if isinstance(local_share, bool) or not 0.0 <= float(local_share) <= 1.0:
+            raise ValueError(f"ModelBasedTuner: local_share must lie in [0, 1], got {local_share!r}")
+        if isinstance(local_top, bool) or not isinstance(local_top, (int, np.integer)) or local_top < 1:
+            raise ValueError(f"ModelBasedTuner: local_top must be a positive int, got {local_top!r}")
+        self.local_share = float(local_share)
+        self.local_top = int(local_top)
         if isinstance(epsilon, EpsilonPolicy):
             self.epsilon_policy = epsilon
         elif uncertainty_aware:
@@ -130,11 +144,34 @@ class ModelBasedTuner(Tuner):
         self.epsilon = eps
         self.epsilon_history.append(eps)
         n_model = self.plan_size - int(round(eps * self.plan_size))
+        score = lambda pts: self.cost_model.acquisition(pts, best)  # noqa: E731
+        local = self._local_picks(score, int(round(self.local_share * n_model)))
         maximums = self.model_optimizer.find_maximums(
-            lambda pts: self.cost_model.acquisition(pts, best), self.plan_size, self.visited, self.rng)
-        self.trials = maximums[:n_model]
+            score, self.plan_size, self.visited | set(local), self.rng)
+        self.trials = (local + maximums)[:n_model]
         self.trial_pt = 0
         self.train_ct += 1
         self.model_time += time.time() - t0
-        logger.debug("refit #%d on %d points: eps=%.3f, %d model picks", self.train_ct, len(self.xs),
-                     eps, len(self.trials))
+        logger.debug("refit #%d on %d points: eps=%.3f, %d model picks (%d local)", self.train_ct,
+                     len(self.xs), eps, len(self.trials), len(local))
+
+    def _local_picks(self, score, num: int) -> List[int]:
+        """The ``num`` best-scored unvisited neighbours of the best measured configs."""
+        if num <= 0:
+            return []
+        order = np.argsort(-np.asarray(self.ys, dtype=np.float64), kind="stable")
+        top = [self.xs[i] for i in order[:self.local_top] if self.ys[i] > 0]
+        cand: dict = {}
+        for idx in top:
+            for nb in self.space.neighbors(idx):
+                if nb not in self.visited and nb not in cand and self.space.is_valid(nb):
+                    cand[nb] = None
+        if not cand:
+            return []
+        pts = list(cand)
+        scores = np.asarray(score(pts), dtype=np.float64)
+        scores = np.where(np.isfinite(scores), scores, -np.inf)
+        # Random tie-break: a flat acquisition must not favour low knob values.
+        perm = self.rng.permutation(len(pts))
+        ranked = perm[np.argsort(-scores[perm], kind="stable")]
+        return [pts[i] for i in ranked[:num]]
