@@ -81,8 +81,15 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     # against the current defaults (plan 16, local share 0.5, epsilon in [0.02, 0.2])
     "rfei-nolocal": ("rfei", {"local_share": 0.0}),
     "rfei-local25": ("rfei", {"local_share": 0.25}),
-    "rfei-plan8": ("rfei", {"plan_size": 8}),
+    "rfei-local25-top2": ("rfei", {"local_share": 0.25, "local_top": 2}),
+    "rfei-local25-top8": ("rfei", {"local_share": 0.25, "local_top": 8}),
+    "rfei-plan8-nolocal": ("rfei", {"plan_size": 8, "local_share": 0.0}),
+    "rfei-plan8-local25": ("rfei", {"plan_size": 8, "local_share": 0.25}),
     "rfei-plan32-nolocal": ("rfei", {"plan_size": 32, "local_share": 0.0}),  # the stop-8 defaults
+    "rfei-plan32-local25": ("rfei", {"plan_size": 32, "local_share": 0.25}),
+    "rfei-plan32-local50": ("rfei", {"plan_size": 32}),
+    "rfei-plan32-leaf2": ("rfei", {"plan_size": 32, "local_share": 0.0, "min_samples_leaf": 2}),
+    "rfei-plan32-mf0.5": ("rfei", {"plan_size": 32, "local_share": 0.0, "max_features": 0.5}),
     # against the earlier defaults
     "rfei-previous": ("rfei", dict(_OLD)),
     "rfei-first-fit-64": ("rfei", {**_OLD, "first_fit": None}),

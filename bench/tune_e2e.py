@@ -179,7 +179,7 @@ def plot(results: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="48 trials, 1 seed (< 10 minutes)")
+    parser.add_argument("--quick", action="store_true", help="40 baseline trials, 1 seed (< 10 minutes)")
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"subset of {list(TASKS)}")
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
                              "(the reference re-measurement itself varies by about 1-2%%)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    trials = args.trials or (48 if args.quick else 200)
+    trials = args.trials or (40 if args.quick else 200)
     seeds = args.seeds or (1 if args.quick else 3)
     import adatune
     from adatune.measure import LocalBuilder
