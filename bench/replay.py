@@ -82,7 +82,6 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-nolocal": ("rfei", {"local_share": 0.0}),
     "rfei-local25": ("rfei", {"local_share": 0.25}),
     "rfei-local25-top2": ("rfei", {"local_share": 0.25, "local_top": 2}),
-    "rfei-local25-top8": ("rfei", {"local_share": 0.25, "local_top": 8}),
     "rfei-plan8-nolocal": ("rfei", {"plan_size": 8, "local_share": 0.0}),
     "rfei-plan8-local25": ("rfei", {"plan_size": 8, "local_share": 0.25}),
     "rfei-plan32-nolocal": ("rfei", {"plan_size": 32, "local_share": 0.0}),  # the stop-8 defaults

@@ -95,7 +95,7 @@ def test_local_share_spends_model_picks_on_neighbours_of_the_best():
                      uncertainty_aware=False, epsilon=0.0, seed=3)
     glob.tune(16, ReplayRunner(sp))
     assert not set(glob.trials) <= hoods
-    for bad in (-0.1, 1.5, True):
+    for bad in (-0.1, 1.5, True, "half", None):
         with pytest.raises(ValueError, match="local_share"):
             RFEITuner(sp, local_share=bad)
     with pytest.raises(ValueError, match="local_top"):

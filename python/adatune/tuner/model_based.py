@@ -79,7 +79,8 @@ class ModelBasedTuner(Tuner):
                                       or first_fit < 1):
             raise ValueError(f"ModelBasedTuner: first_fit must be a positive int, got {first_fit!r}")
         self.first_fit = self.plan_size if first_fit is None else int(first_fit)
-        if isinstance(local_share, bool) or not 0.0 <= float(local_share) <= 1.0:
+        if (isinstance(local_share, bool) or not isinstance(local_share, (int, float, np.integer, np.floating))
+                or not 0.0 <= float(local_share) <= 1.0):
             raise ValueError(f"ModelBasedTuner: local_share must lie in [0, 1], got {local_share!r}")
         if isinstance(local_top, bool) or not isinstance(local_top, (int, np.integer)) or local_top < 1:
             raise ValueError(f"ModelBasedTuner: local_top must be a positive int, got {local_top!r}")
