@@ -4,11 +4,11 @@ Layers (data flows left to right): ``space`` -> ``tuner`` -> ``measure`` -> ``re
 Public names are re-exported here; submodules are imported lazily so that
 ``import adatune`` stays cheap and never drags TVM into processes that do not need it.
 """
-import importlib
 import logging
 
 from ._version import __version__
 from . import libinfo
+from ._lazy import lazy_exports
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -32,18 +32,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'adatune' has no attribute {name!r}")
-    module = importlib.import_module(target)
-    value = module if target.endswith("." + name) else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = ["__version__", "libinfo", *sorted(_LAZY)]

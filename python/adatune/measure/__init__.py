@@ -3,39 +3,33 @@
 Heavy submodules (TVM, worker pools) load on first use, so importing the package
 to reach ``should_stop`` or the result types costs nothing.
 """
-import importlib
+from .._lazy import lazy_exports
 
 from .measure import MeasureBatch, MeasureErrorNo, MeasureInput, MeasureResult
 
 _LAZY = {
-    "StopPolicy": "policy",
-    "batch_cv": "policy",
-    "estimate": "policy",
-    "should_stop": "policy",
-    "validate_policy": "policy",
-    "time_adaptive": "evaluator",
-    "AdaptiveResult": "evaluator",
-    "LocalBuilder": "builder",
-    "BuildResult": "builder",
-    "LocalRunner": "runner",
-    "RPCRunner": "runner",
-    "measure_option": "option",
-    "MeasureOption": "option",
-    "local_cluster": "rpc",
-    "WorkerPool": "worker_pool",
-    "ReplayRunner": "replay",
-    "ReplaySpace": "replay",
-    "load_replay": "replay",
+    "StopPolicy": ".policy",
+    "batch_cv": ".policy",
+    "estimate": ".policy",
+    "should_stop": ".policy",
+    "validate_policy": ".policy",
+    "time_adaptive": ".evaluator",
+    "AdaptiveResult": ".evaluator",
+    "LocalBuilder": ".builder",
+    "BuildResult": ".builder",
+    "LocalRunner": ".runner",
+    "RPCRunner": ".runner",
+    "measure_option": ".option",
+    "MeasureOption": ".option",
+    "local_cluster": ".rpc",
+    "WorkerPool": ".worker_pool",
+    "ReplayRunner": ".replay",
+    "ReplaySpace": ".replay",
+    "load_replay": ".replay",
 }
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'adatune.measure' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
