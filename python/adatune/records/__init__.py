@@ -6,6 +6,7 @@ Imports no TVM.  Reads AutoTVM v0.1/v0.2 JSON lines and MetaSchedule JSON databa
 :func:`create_records_by_workloads`), finds the best per workload (:func:`load_best`)
 and keeps them in a SQLite or PostgreSQL store (:func:`open_store`).
 """
+from .._lazy import lazy_exports
 from .best import load_best
 from .reader import LOG_SUFFIXES, iter_log_range, iter_records, log_files, read_records
 from .record import FAILED_COST, Record, RecordError, decode, decode_obj, encode
@@ -15,12 +16,9 @@ from .tune_records import TuneRecords, config_key, create_records_by_workloads
 from .workload import UNKNOWN_LAYOUT, infer_layout, layout_family, workload_key
 
 
-def __getattr__(name):
-    # The store pulls in SQLAlchemy; load it only when asked for.
-    if name in ("RecordsStore", "SQLRecordsStore", "open_store", "normalize_url"):
-        from . import store
-        return getattr(store, name)
-    raise AttributeError(f"module 'adatune.records' has no attribute {name!r}")
+# The store pulls in SQLAlchemy; load it only when asked for.
+_LAZY = {name: ".store" for name in ("RecordsStore", "SQLRecordsStore", "open_store", "normalize_url")}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
