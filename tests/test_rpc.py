@@ -67,6 +67,19 @@ def test_rpc_runner_spreads_over_both_servers(cluster):
     assert served_by == {p.pid for p in cluster.servers}
 
 
+def test_rpc_runner_counts_a_busy_server(cluster):
+    busy = cluster.connect_tracker().request(cluster.key, session_timeout=30)
+    try:
+        queue = cluster.connect_tracker().summary()["queue_info"][cluster.key]
+        assert queue["free"] == 1  # one server is in a session ...
+        runner = RPCRunner(cluster.key, cluster.host, cluster.tracker_port)
+        assert runner.n_parallel == 2  # ... and still counts
+        runner.close()
+    finally:
+        del busy
+    cluster.wait_registered(30)
+
+
 def test_rpc_runner_without_servers_is_a_clear_error(cluster):
     with pytest.raises(RuntimeError, match="no RPC server is registered under key 'nobody'"):
         RPCRunner("nobody", cluster.host, cluster.tracker_port)

@@ -230,7 +230,7 @@ class LocalRunner(_PoolRunner):
 class RPCRunner(_PoolRunner):
     """Time candidates on the RPC servers registered with a tracker under ``key``.
 
-    One job per free server runs at once, so a batch spreads over every server.  The
+    One job per registered server runs at once, so a batch spreads over every server.  The
     servers must carry the plugin for adaptive timing (``adatune rpc-server``).
     Other parameters are those of :class:`LocalRunner`.
     """
@@ -242,21 +242,27 @@ class RPCRunner(_PoolRunner):
         self.key, self.host, self.port = key, host, int(port)
         self.priority, self.session_timeout = priority, session_timeout
         if n_parallel is None:
-            n_parallel = max(1, self._free_servers())
+            n_parallel = self._registered_servers()
         super().__init__(n_parallel, RunOptions(**kwargs))
 
-    def _free_servers(self) -> int:
+    def _registered_servers(self) -> int:
         from tvm import rpc as tvm_rpc
 
         try:
             summary = tvm_rpc.connect_tracker(self.host, self.port).summary()
         except Exception as err:
             raise RuntimeError(f"cannot reach the RPC tracker at {self.host}:{self.port}: {err}")
-        queue = summary.get("queue_info", {}).get(self.key)
-        if not queue:
+        # server_info lists every server connected to the tracker, busy or not; the
+        # queue counts only idle ones, so a server still in a session (or just out of
+        # one) would otherwise be left out of the parallelism.
+        servers = sum(1 for info in summary.get("server_info", [])
+                      if info.get("key") == f"server:{self.key}")
+        queue = summary.get("queue_info", {}).get(self.key) or {}
+        registered = max(servers, int(queue.get("free", 0)) + int(queue.get("pending", 0)))
+        if registered == 0:
             raise RuntimeError(f"no RPC server is registered under key {self.key!r} with the "
                                f"tracker at {self.host}:{self.port}")
-        return int(queue.get("free", 0)) + int(queue.get("pending", 0))
+        return registered
 
     def _rpc(self) -> Dict[str, Any]:
         return {"host": self.host, "port": self.port, "key": self.key,
