@@ -50,6 +50,18 @@ def test_ms_tune_tvmscript_file(tmp_path, capsys):
     np.testing.assert_allclose(b.numpy(), a + 1, rtol=1e-6)
 
 
+def test_ms_tune_target_is_the_host_cpu():
+    from adatune.cli.ms_tune import _target
+    from adatune.task.target import as_target
+
+    host = as_target("llvm")
+    assert str(_target("llvm", None)) == str(host)  # mcpu included: not generic x86-64
+    assert int(_target("llvm", 1).attrs["num-cores"]) == 1
+    assert _target('{"kind": "llvm", "mcpu": "core-avx2"}', 2).attrs["mcpu"] == "core-avx2"
+    with pytest.raises(ValueError, match="--target: .*old-style"):
+        _target("llvm -mcpu=core-avx2", None)
+
+
 def test_ms_tune_errors(tmp_path, capsys):
     assert main(["ms-tune", str(tmp_path / "missing.py"), "--work-dir", str(tmp_path)]) == 1
     assert "no such TVMScript file" in capsys.readouterr().err

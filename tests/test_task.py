@@ -138,6 +138,7 @@ def test_targets():
     assert T.as_target(None).same_as(host) or str(T.as_target(None)) == str(host)
     assert T.as_target({"kind": "llvm", "num-cores": 1}).kind.name == "llvm"
     assert T.as_target("cuda").kind.name == "cuda"
+    assert T.as_target("c").kind.name == "c"  # any bare kind name
     assert T.as_target(host) is host
     assert T.as_target(str(host)).kind.name == "llvm"  # JSON text, as logs store it
     with pytest.raises(ValueError, match="old-style target string.*dict"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Optional
 
 
 def add_parser(sub) -> None:
@@ -22,7 +23,7 @@ def add_parser(sub) -> None:
                    help="trials per search iteration (default 16)")
     p.add_argument("--target", default="llvm",
                    help="target kind, or a JSON dict such as '{\"kind\": \"llvm\", \"mcpu\": "
-                        "\"core-avx2\"}' (default llvm)")
+                        "\"core-avx2\"}' (default llvm: this machine's CPU)")
     p.add_argument("--num-cores", type=int, default=None,
                    help="cores for llvm targets (default: this machine's)")
     p.add_argument("--cost-model", default="rfei", choices=["rfei", "xgb", "random"])
@@ -34,24 +35,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_run)
 
 
-def _target(text: str, num_cores):
-    import json
+def _target(text: str, num_cores: Optional[int]):
+    # "llvm" means the host CPU (with its mcpu), as everywhere else in adatune.
+    from adatune.task.target import as_target, target_to_dict
 
-    import tvm
-
-    text = text.strip()
-    if text.startswith("{"):
-        try:
-            spec = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--target: not valid JSON: {err}") from None
-    else:
-        spec = {"kind": text}
-    if spec.get("kind") == "llvm" and "num-cores" not in spec:
-        spec["num-cores"] = num_cores or max(1, (os.cpu_count() or 2))
     try:
-        return tvm.target.Target(spec)
-    except Exception as err:
+        spec = target_to_dict(text)
+        if num_cores and spec.get("kind") == "llvm":
+            spec["num-cores"] = int(num_cores)
+        return as_target(spec)
+    except ValueError as err:
         raise ValueError(f"--target: {err}") from None
 
 

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import re
 from typing import Any, Dict, Mapping
 
 __all__ = ["as_target", "default_target", "target_to_dict"]
@@ -39,6 +40,8 @@ def default_target() -> Dict[str, Any]:
     return out
 
 
+_BARE_KIND = re.compile(r"[a-z][a-z0-9_]*")
+
 _NAMED = {
     "llvm": default_target,
     "cpu": default_target,
@@ -53,7 +56,8 @@ def as_target(target: Any = None):
     ----------
     target : tvm.target.Target, dict, str or None
         ``None``, ``"llvm"`` and ``"cpu"`` mean :func:`default_target` (the host CPU);
-        ``"cuda"`` means ``{"kind": "cuda"}``; a JSON string of a dict is accepted too.
+        ``"cuda"`` means ``{"kind": "cuda"}``, as does any other bare kind name
+        (``"c"``, ``"rocm"``); a JSON string of a dict is accepted too.
 
     Raises
     ------
@@ -75,6 +79,8 @@ def as_target(target: Any = None):
                 target = json.loads(text)
             except json.JSONDecodeError as err:
                 raise ValueError(f"target: {target!r} is not valid JSON ({err})") from None
+        elif _BARE_KIND.fullmatch(text):
+            target = {"kind": text}
         else:
             raise ValueError(
                 f"target: {target!r} is an old-style target string, which TVM 0.27 no longer "
