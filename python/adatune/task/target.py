@@ -56,8 +56,8 @@ def as_target(target: Any = None):
     ----------
     target : tvm.target.Target, dict, str or None
         ``None``, ``"llvm"`` and ``"cpu"`` mean :func:`default_target` (the host CPU);
-        ``"cuda"`` means ``{"kind": "cuda"}``, as does any other bare kind name
-        (``"c"``, ``"rocm"``); a JSON string of a dict is accepted too.
+        any other bare kind name (``"cuda"``, ``"c"``, ``"rocm"``) means ``{"kind": name}``;
+        a JSON string of a dict is accepted too.
 
     Raises
     ------
