@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
-
 from .cost_model import ForestCostModel
 from .model_based import ModelBasedTuner
 from .exhaustive import DEFAULT_EXHAUSTIVE_LIMIT, ExhaustiveOptimizer
@@ -68,10 +66,8 @@ class RFEITuner(ModelBasedTuner):
         if space.n_configs <= exhaustive_limit:
             optimizer: Any = ExhaustiveOptimizer(space, max_configs=exhaustive_limit)
         else:
-            if sa_iters is None:  # a bad plan_size is reported by ModelBasedTuner below
-                ok = isinstance(plan_size, (int, np.integer)) and not isinstance(plan_size, bool) and plan_size > 0
-                sa_iters = max(100, 500 * int(plan_size) // 64) if ok else 500
-            optimizer = SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters)
+            optimizer = SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel,
+                                                    n_iter=500 if sa_iters is None else sa_iters)
         super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
                                                max_features=max_features, min_samples_leaf=min_samples_leaf,
                                                random_state=_sub_seed(seed, 1), n_jobs=n_jobs),
@@ -79,6 +75,9 @@ class RFEITuner(ModelBasedTuner):
                          plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,
                          eps_range=eps_range, first_fit=first_fit, local_share=local_share,
                          local_top=local_top, seed=seed)
+        if sa_iters is None and isinstance(optimizer, SimulatedAnnealingOptimizer):
+            # Sized from the plan ModelBasedTuner has just validated.
+            optimizer.n_iter = max(100, 500 * self.plan_size // 64)
 
 
 def _sub_seed(seed: Optional[int], k: int) -> Optional[int]:
