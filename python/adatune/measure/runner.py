@@ -252,13 +252,11 @@ class RPCRunner(_PoolRunner):
             summary = tvm_rpc.connect_tracker(self.host, self.port).summary()
         except Exception as err:
             raise RuntimeError(f"cannot reach the RPC tracker at {self.host}:{self.port}: {err}")
-        # server_info lists every server connected to the tracker, busy or not; the
-        # queue counts only idle ones, so a server still in a session (or just out of
-        # one) would otherwise be left out of the parallelism.
-        servers = sum(1 for info in summary.get("server_info", [])
-                      if info.get("key") == f"server:{self.key}")
-        queue = summary.get("queue_info", {}).get(self.key) or {}
-        registered = max(servers, int(queue.get("free", 0)) + int(queue.get("pending", 0)))
+        # server_info lists every server connected to the tracker, busy or not. The
+        # queue is no count of servers: "free" leaves out those in a session (or just
+        # out of one), "pending" counts clients waiting for one.
+        registered = sum(1 for info in summary.get("server_info", [])
+                         if info.get("key") == f"server:{self.key}")
         if registered == 0:
             raise RuntimeError(f"no RPC server is registered under key {self.key!r} with the "
                                f"tracker at {self.host}:{self.port}")
