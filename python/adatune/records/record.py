@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import _json
+from ..errors import RecordError
 from .workload import infer_layout, workload_key
 
 __all__ = ["Record", "RecordError", "encode", "decode", "decode_obj",
@@ -37,21 +38,6 @@ __all__ = ["Record", "RecordError", "encode", "decode", "decode_obj",
 
 #: Cost AutoTVM writes for a failed measurement.
 FAILED_COST = 1e9
-
-
-class RecordError(ValueError):
-    """A line that is not a valid tuning record.
-
-    Attributes
-    ----------
-    reason : str
-        A short category (``bad_json``, ``not_object``, ``unknown_format``,
-        ``missing_field``, ``wrong_type``, ``bad_value``) used to count rejections.
-    """
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 class _cached:

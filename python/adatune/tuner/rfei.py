@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from .._seeding import sub_seed
 from .cost_model import ForestCostModel
 from .model_based import ModelBasedTuner
 from .exhaustive import DEFAULT_EXHAUSTIVE_LIMIT, ExhaustiveOptimizer
@@ -70,7 +71,7 @@ class RFEITuner(ModelBasedTuner):
                                                     n_iter=500 if sa_iters is None else sa_iters)
         super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
                                                max_features=max_features, min_samples_leaf=min_samples_leaf,
-                                               random_state=_sub_seed(seed, 1), n_jobs=n_jobs),
+                                               random_state=sub_seed(seed, 1), n_jobs=n_jobs),
                          optimizer,
                          plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,
                          eps_range=eps_range, first_fit=first_fit, local_share=local_share,
@@ -79,9 +80,3 @@ class RFEITuner(ModelBasedTuner):
             # Sized from the plan ModelBasedTuner has just validated.
             optimizer.n_iter = max(100, 500 * self.plan_size // 64)
 
-
-def _sub_seed(seed: Optional[int], k: int) -> Optional[int]:
-    """A seed for a component, derived from the tuner's seed (None stays None)."""
-    if seed is None or not isinstance(seed, int):
-        return None
-    return (seed * 1000003 + k) % (2 ** 31)

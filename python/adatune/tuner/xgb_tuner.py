@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .model_based import ModelBasedTuner
-from .rfei import _sub_seed
+from .._seeding import sub_seed
 from .sa import SimulatedAnnealingOptimizer
 from .xgb_model import XGBoostCostModel
 
@@ -33,7 +33,7 @@ class XGBTuner(ModelBasedTuner):
                  first_fit: Optional[int] = None, seed: Optional[int] = None):
         space = task.config_space
         super().__init__(task, XGBoostCostModel(space, loss_type=loss_type, num_boost_round=num_boost_round,
-                                                random_state=_sub_seed(seed, 2), n_jobs=n_jobs),
+                                                random_state=sub_seed(seed, 2), n_jobs=n_jobs),
                          SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters),
                          plan_size=plan_size, epsilon=epsilon, uncertainty_aware=False,
                          first_fit=first_fit, seed=seed)
