@@ -31,7 +31,7 @@ BENCH_LOGS = sorted(os.path.join(ROOT, "bench", "data", f)
 
 TUNERS = [("random", {}), ("grid", {}), ("ga", {}), ("xgb", {"num_boost_round": 20}),
           ("xgb-rank", {"num_boost_round": 20}), ("rfei", {"n_estimators": 10}),
-          ("rfei", {"n_estimators": 10, "uncertainty_aware": False})]
+          ("rfei", {"n_estimators": 10, "epsilon": 0.05})]
 
 
 # ---------------------------------------------------------------------- hand-made spaces

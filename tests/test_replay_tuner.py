@@ -82,7 +82,7 @@ def test_rfei_reaches_the_optimum_of_a_real_space_deterministically():
 def test_local_share_spends_model_picks_on_neighbours_of_the_best():
     sp = load_replay(PNPOLY)
     tuner = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=1.0,
-                      uncertainty_aware=False, epsilon=0.0, seed=3)
+                      epsilon=0.0, seed=3)
     tuner.tune(16, ReplayRunner(sp))  # 16 random trials, then the first fit plans 16 picks
     order = np.argsort(tuner.ys)[::-1][:tuner.local_top]
     hoods = set()
@@ -92,11 +92,12 @@ def test_local_share_spends_model_picks_on_neighbours_of_the_best():
     assert set(tuner.trials) <= hoods - set(tuner.xs)
     # without the local share the plan ranges over the whole space
     glob = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=0.0,
-                     uncertainty_aware=False, epsilon=0.0, seed=3)
+                     epsilon=0.0, seed=3)
     glob.tune(16, ReplayRunner(sp))
     assert not set(glob.trials) <= hoods
-    for bad in (-0.1, 1.5, True, "half", None):
-        with pytest.raises(ValueError, match="local_share"):
+    for bad, error in ((-0.1, ValueError), (1.5, ValueError), (True, TypeError), ("half", TypeError),
+                       (None, TypeError)):
+        with pytest.raises(error, match="local_share"):
             RFEITuner(sp, local_share=bad)
     with pytest.raises(ValueError, match="local_top"):
         RFEITuner(sp, local_top=0)

@@ -70,21 +70,26 @@ def test_uncertainty_epsilon_falls_as_the_model_learns():
     space = _space()
     rng = np.random.default_rng(0)
     policy = UncertaintyEpsilon(low=0.0, high=1.0)
+    probe = space.sample(policy.n_samples, np.random.default_rng(1))
     eps = []
     for n in (12, 800):
         idx = space.sample(n, rng)
         model = ForestCostModel(space, n_estimators=30, random_state=0).fit(idx, _score(space, idx))
-        eps.append(policy(model, space, best=1.0, rng=np.random.default_rng(1)))
-        assert policy.last_raw == pytest.approx(eps[-1])
+        spread = model.predict(probe)[1]
+        eps.append(policy(spread, 1.0))
+        assert policy.last_raw == pytest.approx(eps[-1]) == pytest.approx(float(np.mean(spread)))
     assert eps[0] > eps[1] > 0
     clipped = UncertaintyEpsilon(low=0.3, high=0.4)
-    assert clipped(model, space, best=1.0, rng=np.random.default_rng(1)) == 0.3
-    assert clipped(model, space, best=1e-9, rng=np.random.default_rng(1)) == 0.4
-    assert FixedEpsilon(0.05)(model, space, 1.0, rng) == 0.05
-    with pytest.raises(ValueError):
+    assert clipped(spread, 1.0) == 0.3
+    assert clipped(spread, 1e-9) == 0.4
+    assert clipped(None, 1.0) == 0.4 and clipped.last_raw is None  # no spread: explore
+    assert FixedEpsilon(0.05)(spread, 1.0) == 0.05 and FixedEpsilon.n_samples == 0
+    with pytest.raises(ValueError, match="low <= high"):
         UncertaintyEpsilon(low=0.6, high=0.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="FixedEpsilon: value"):
         FixedEpsilon(1.5)
+    with pytest.raises(TypeError, match="n_samples"):
+        UncertaintyEpsilon(n_samples=2.5)
 
 
 @pytest.mark.parametrize("kind", ["forest", "xgb-reg", "xgb-rank"])
@@ -169,5 +174,38 @@ def test_model_based_tuner_rejects_a_model_of_another_space():
     other.define_knob("u", [0, 1])
     with pytest.raises(ValueError, match="another space"):
         ModelBasedTuner(task, ForestCostModel(other))
-    with pytest.raises(ValueError, match="CostModel"):
+    with pytest.raises(TypeError, match="CostModel"):
         ModelBasedTuner(task, object())
+
+
+def test_epsilon_is_one_argument_and_the_old_keywords_still_work():
+    from adatune.tuner import ModelBasedTuner, RFEITuner, XGBTuner
+
+    class _Task:
+        name, args, target, flop = "t", (), "llvm", 0.0
+
+        def __init__(self, space):
+            self.config_space = space
+
+    task = _Task(_space())
+    default = RFEITuner(task).epsilon_policy
+    assert isinstance(default, UncertaintyEpsilon) and (default.low, default.high) == (0.02, 0.2)
+    assert RFEITuner(task, epsilon=0.1).epsilon_policy.value == 0.1
+    mine = UncertaintyEpsilon(0.0, 0.3)
+    assert RFEITuner(task, epsilon=mine).epsilon_policy is mine
+    assert XGBTuner(task).epsilon_policy.value == 0.05
+    with pytest.warns(DeprecationWarning, match="uncertainty_aware"):
+        fixed = RFEITuner(task, uncertainty_aware=False, epsilon=0.07).epsilon_policy
+    assert isinstance(fixed, FixedEpsilon) and fixed.value == 0.07
+    with pytest.warns(DeprecationWarning):
+        wide = RFEITuner(task, eps_range=(0.05, 0.5)).epsilon_policy
+    assert isinstance(wide, UncertaintyEpsilon) and (wide.low, wide.high) == (0.05, 0.5)
+    with pytest.warns(DeprecationWarning):
+        dyn = ModelBasedTuner(task, ForestCostModel(task.config_space), uncertainty_aware=True).epsilon_policy
+    assert isinstance(dyn, UncertaintyEpsilon) and dyn.high == 0.5
+    with pytest.raises(TypeError, match="RFEITuner: epsilon"):
+        RFEITuner(task, epsilon="dynamic")
+    with pytest.raises(ValueError, match="RFEITuner: epsilon"):
+        RFEITuner(task, epsilon=1.5)
+    with pytest.raises(TypeError, match="eps_range"), pytest.warns(DeprecationWarning):
+        RFEITuner(task, eps_range=0.2)

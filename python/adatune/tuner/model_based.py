@@ -1,28 +1,63 @@
 """Model-based tuning: a cost model, a model optimizer and an epsilon policy.
 
-The first fit happens after ``first_fit`` measurements (default ``plan_size``), then
-after every ``plan_size`` more: the cost model is refitted on everything measured so
-far, epsilon is recomputed, and simulated annealing finds the ``plan_size`` unvisited
-configs the model likes best. The next plan measures the top
-``plan_size - round(eps * plan_size)`` of them, then random unvisited configs. Before
-the first fit everything is random.
+The cadence is the shared :class:`~adatune.tuner.planner.Planner`'s: the first fit
+happens after ``first_fit`` measurements (default ``plan_size``), then after every
+``plan_size`` more. At each fit the cost model is refitted on everything measured so
+far, epsilon is recomputed, and the model optimizer (simulated annealing, or exhaustive
+scoring of a small space) finds the unvisited configs the model likes best. The next
+plan measures the top ``plan_size - round(eps * plan_size)`` of them (a share
+``local_share`` taken from the incumbents' neighbourhoods), then random unvisited
+configs. Before the first fit everything is random.
 """
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any, List, Optional, Union
 
 import numpy as np
 
+from .._checks import check_positive_int
+from ..errors import ArgumentTypeError
 from .cost_model import CostModel
-from .epsilon import DEFAULT_EPS_RANGE, EpsilonPolicy, FixedEpsilon, UncertaintyEpsilon
+from .epsilon import DEFAULT_EPS_RANGE, EpsilonPolicy, eps_range_policy
+from .planner import Planner
 from .sa import SimulatedAnnealingOptimizer
 from .tuner import Tuner
 
 __all__ = ["ModelBasedTuner"]
 
 logger = logging.getLogger(__name__)
+
+#: Marks a deprecated keyword the caller did not pass.
+_UNSET: Any = object()
+
+
+def resolve_epsilon(owner: str, epsilon: Union[None, float, EpsilonPolicy], uncertainty_aware: Any,
+                    eps_range: Any, default: Union[float, EpsilonPolicy]) -> Union[float, EpsilonPolicy]:
+    """The epsilon of the one-argument API from the old three-argument one.
+
+    ``uncertainty_aware`` and ``eps_range`` still work, with a DeprecationWarning:
+    ``uncertainty_aware=True`` (or any ``eps_range``) means
+    ``UncertaintyEpsilon(*eps_range)``; ``uncertainty_aware=False`` means the number
+    ``epsilon`` (0.05 when not given).
+    """
+    if uncertainty_aware is _UNSET and eps_range is _UNSET:
+        return default if epsilon is None else epsilon
+    warnings.warn(f"{owner}: uncertainty_aware= and eps_range= are deprecated; pass epsilon=<float> "
+                  f"for a fixed share or epsilon=UncertaintyEpsilon(low, high) for the dynamic one",
+                  DeprecationWarning, stacklevel=3)
+    if uncertainty_aware is False:
+        if eps_range is not _UNSET:
+            warnings.warn(f"{owner}: eps_range is ignored with uncertainty_aware=False", stacklevel=3)
+        return 0.05 if epsilon is None else epsilon
+    if isinstance(epsilon, EpsilonPolicy):
+        raise ArgumentTypeError(f"{owner}: pass either epsilon=<EpsilonPolicy> or uncertainty_aware/eps_range, "
+                                f"not both")
+    if eps_range is _UNSET:
+        eps_range = (default.low, default.high) if hasattr(default, "low") else DEFAULT_EPS_RANGE
+    return eps_range_policy(eps_range, owner)
 
 
 class ModelBasedTuner(Tuner):
@@ -38,11 +73,8 @@ class ModelBasedTuner(Tuner):
     plan_size : int, default 64
         Measurements between two model fits, and the size of each plan.
     epsilon : float or EpsilonPolicy, default 0.05
-        Share of random picks per plan (AutoTVM's fixed 0.05), or a policy.
-    uncertainty_aware : bool, default False
-        Use :class:`UncertaintyEpsilon` (clipped to ``eps_range``) instead of a fixed epsilon.
-    eps_range : (float, float)
-        Clip range of the uncertainty-aware epsilon.
+        Share of random picks per plan: a constant (AutoTVM's 0.05) or a policy such
+        as :class:`~adatune.tuner.UncertaintyEpsilon` (AdaTune's dynamic exploration).
     first_fit : int, optional
         Measurements before the first model fit (default ``plan_size``).
     local_share : float, default 0.0
@@ -52,82 +84,64 @@ class ModelBasedTuner(Tuner):
         incumbents' neighbours are where the last percent usually is.
     local_top : int, default 4
         How many of the best measured configs lend their neighbourhoods.
-    seed : int, optional
+    seed : int or numpy Generator, optional
+    uncertainty_aware, eps_range
+        Deprecated: ``epsilon=UncertaintyEpsilon(*eps_range)`` says the same.
     """
 
     def __init__(self, task: Any, cost_model: CostModel,
                  model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
                  plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
-                 uncertainty_aware: bool = False, eps_range=DEFAULT_EPS_RANGE,
                  first_fit: Optional[int] = None, local_share: float = 0.0, local_top: int = 4,
-                 seed=None):
+                 seed=None, *, uncertainty_aware: Any = _UNSET, eps_range: Any = _UNSET):
         super().__init__(task, seed)
+        owner = type(self).__name__
         if not isinstance(cost_model, CostModel):
-            raise ValueError(f"ModelBasedTuner: cost_model must be a CostModel, got {cost_model!r}")
+            raise ArgumentTypeError(f"{owner}: cost_model must be a CostModel, got {cost_model!r}")
         if cost_model.space is not self.space:
             # A task may hand out equal copies of its space (e.g. after a cache eviction).
             theirs, ours = cost_model.space.knobs, self.space.knobs
             if list(theirs) != list(ours) or any(not theirs[k].same_as(ours[k]) for k in ours):
-                raise ValueError("ModelBasedTuner: cost_model is bound to another space than task.config_space")
+                raise ValueError(f"{owner}: cost_model is bound to another space than task.config_space")
             self.space = cost_model.space
-        if isinstance(plan_size, bool) or not isinstance(plan_size, (int, np.integer)) or plan_size < 1:
-            raise ValueError(f"ModelBasedTuner: plan_size must be a positive int, got {plan_size!r}")
+        epsilon = resolve_epsilon(owner, epsilon, uncertainty_aware, eps_range, epsilon)
+        self.planner = Planner(plan_size, first_fit, epsilon, local_share, owner=owner)
+        self.local_top = check_positive_int(local_top, "local_top", owner)
         self.cost_model = cost_model
         self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
-        self.plan_size = int(plan_size)
-        if first_fit is not None and (isinstance(first_fit, bool) or not isinstance(first_fit, (int, np.integer))
-                                      or first_fit < 1):
-            raise ValueError(f"ModelBasedTuner: first_fit must be a positive int, got {first_fit!r}")
-        self.first_fit = self.plan_size if first_fit is None else int(first_fit)
-        if (isinstance(local_share, bool) or not isinstance(local_share, (int, float, np.integer, np.floating))
-                or not 0.0 <= float(local_share) <= 1.0):
-            raise ValueError(f"ModelBasedTuner: local_share must lie in [0, 1], got {local_share!r}")
-        if isinstance(local_top, bool) or not isinstance(local_top, (int, np.integer)) or local_top < 1:
-            raise ValueError(f"ModelBasedTuner: local_top must be a positive int, got {local_top!r}")
-        self.local_share = float(local_share)
-        self.local_top = int(local_top)
-        if isinstance(epsilon, EpsilonPolicy):
-            self.epsilon_policy = epsilon
-        elif uncertainty_aware:
-            self.epsilon_policy = UncertaintyEpsilon(*eps_range)
-        else:
-            self.epsilon_policy = FixedEpsilon(float(epsilon))
-        self.trials: List[int] = []
-        self.trial_pt = 0
-        self.train_ct = 0
-        self._since_fit = 0
         self.model_time = 0.0
-        self.epsilon_history: List[float] = []
         self._exhausted = False
-        self.epsilon = 1.0  # every pick is random until the first fit
+
+    # The planner owns these; the names are the tuner's public (AutoTVM-style) ones.
+    plan_size = property(lambda self: self.planner.plan_size)
+    first_fit = property(lambda self: self.planner.first_fit)
+    local_share = property(lambda self: self.planner.local_share)
+    epsilon_policy = property(lambda self: self.planner.policy)
+    epsilon_history = property(lambda self: self.planner.epsilon_history)
+    train_ct = property(lambda self: self.planner.n_fits)
+    trials = property(lambda self: self.planner.plan)
+    trial_pt = property(lambda self: self.planner.pos)
+
+    @property
+    def epsilon(self) -> float:
+        return self.planner.epsilon
 
     def has_next(self) -> bool:
         return not self._exhausted and super().has_next()
 
     def next_batch(self, batch_size: int) -> List[Any]:
-        out = []
-        while len(out) < batch_size:
-            idx = None
-            while self.trial_pt < len(self.trials):
-                cand = self.trials[self.trial_pt]
-                self.trial_pt += 1
-                if cand not in self.visited:
-                    idx = cand
-                    break
-            if idx is None:
-                picks = self.space.sample(1, self.rng, exclude=self.visited)
-                if not picks:
-                    self._exhausted = True
-                    break
-                idx = picks[0]
-            self.visited.add(idx)
-            out.append(self.space.get(idx))
-        return out
+        def random_pick(taken):
+            picks = self.space.sample(1, self.rng, exclude=taken)
+            return picks[0] if picks else None
+
+        picks = self.planner.propose(batch_size, self.visited, random_pick)
+        if len(picks) < batch_size:
+            self._exhausted = True
+        return [self.space.get(idx) for idx in picks]
 
     def update(self, inputs, results) -> None:
         super().update(inputs, results)
-        self._since_fit += len(results)
-        if self._since_fit >= (self.first_fit if self.train_ct == 0 else self.plan_size):
+        if self.planner.observe(len(results)):
             self._refit()
 
     def _absorb_history(self, inputs, results) -> None:
@@ -135,26 +149,26 @@ class ModelBasedTuner(Tuner):
         self._refit()
 
     def _refit(self) -> None:
-        self._since_fit = 0
         if not self.xs or self.best_throughput <= 0:
-            return  # nothing to learn from yet: keep exploring at random
+            self.planner.restart_count()  # nothing to learn from yet: keep exploring
+            return
         t0 = time.time()
         self.cost_model.fit(self.xs, self.ys)
         best = self.best_throughput / self.cost_model.y_scale_
-        eps = float(self.epsilon_policy(self.cost_model, self.space, best, self.rng))
-        self.epsilon = eps
-        self.epsilon_history.append(eps)
-        n_model = self.plan_size - int(round(eps * self.plan_size))
+
+        def spread(n: int) -> Optional[np.ndarray]:
+            sample = self.space.sample(n, self.rng)
+            return self.cost_model.predict(sample)[1] if sample else None
+
+        n_model, n_local = self.planner.start_plan(spread, best)
         score = lambda pts: self.cost_model.acquisition(pts, best)  # noqa: E731
-        local = self._local_picks(score, int(round(self.local_share * n_model)))
+        local = self._local_picks(score, n_local)
         maximums = self.model_optimizer.find_maximums(
-            score, self.plan_size, self.visited | set(local), self.rng)
-        self.trials = (local + maximums)[:n_model]
-        self.trial_pt = 0
-        self.train_ct += 1
+            score, self.planner.plan_size, self.visited | set(local), self.rng)
+        self.planner.set_plan(local, maximums, n_model, exclude=self.visited)
         self.model_time += time.time() - t0
         logger.debug("refit #%d on %d points: eps=%.3f, %d model picks (%d local)", self.train_ct,
-                     len(self.xs), eps, len(self.trials), len(local))
+                     len(self.xs), self.epsilon, len(self.trials), len(local))
 
     def _local_picks(self, score, num: int) -> List[int]:
         """The ``num`` best-scored unvisited neighbours of the best measured configs."""

@@ -1,11 +1,12 @@
 """AdaTune's tuner: random forest + expected improvement + uncertainty-aware epsilon."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .._seeding import sub_seed
 from .cost_model import ForestCostModel
-from .model_based import ModelBasedTuner
+from .epsilon import EpsilonPolicy, UncertaintyEpsilon
+from .model_based import _UNSET, ModelBasedTuner, resolve_epsilon
 from .exhaustive import DEFAULT_EXHAUSTIVE_LIMIT, ExhaustiveOptimizer
 from .sa import SimulatedAnnealingOptimizer
 
@@ -30,14 +31,11 @@ class RFEITuner(ModelBasedTuner):
         EI margin as a fraction of the best measured throughput.
     max_features, min_samples_leaf
         Forest parameters (see :class:`~adatune.tuner.ForestEI`).
-    uncertainty_aware : bool, default True
-        Epsilon from the forest's uncertainty, clipped to ``eps_range``; ``False`` gives
-        a fixed ``epsilon``.
-    eps_range : (float, float), default (0.02, 0.2)
-        Capped at 0.2 so that a young forest's plans stay mostly model-guided (the
-        generic :data:`DEFAULT_EPS_RANGE` allows 0.5).
-    epsilon : float, default 0.05
-        Used only when ``uncertainty_aware`` is false.
+    epsilon : float or EpsilonPolicy, optional
+        Share of random picks per plan. Default ``UncertaintyEpsilon(0.02, 0.2)``: from
+        the forest's uncertainty, capped at 0.2 so that a young forest's plans stay
+        mostly model-guided (the generic :data:`DEFAULT_EPS_RANGE` allows 0.5). A
+        number gives a fixed share (AutoTVM: 0.05).
     sa_iters : int, optional
         Simulated annealing iterations per refit, used on spaces larger than
         ``exhaustive_limit``. Default ``max(100, 500 * plan_size // 64)``: AutoTVM's 500
@@ -51,32 +49,37 @@ class RFEITuner(ModelBasedTuner):
         fitted on 16 points already steers well, and the uncertainty-aware epsilon keeps
         the following plan exploratory while the model is unsure; ``None`` waits
         ``plan_size`` measurements like the baseline.
+    exhaustive_limit : int
+        Spaces up to this size are scored whole instead of annealed.
     local_share : float, default 0.5
         Share of each plan's model picks taken from the one-knob neighbourhoods of the
         ``local_top`` best measured configs (see :class:`ModelBasedTuner`).
     local_top : int, default 4
-    seed : int, optional
+    seed : int or numpy Generator, optional
+    uncertainty_aware, eps_range
+        Deprecated: ``epsilon=UncertaintyEpsilon(*eps_range)`` or ``epsilon=<float>``.
     """
 
     def __init__(self, task: Any, plan_size: int = 16, n_estimators: int = 100, xi: float = 0.0,
-                 max_features=1.0, min_samples_leaf: int = 1, uncertainty_aware: bool = True, eps_range=RFEI_EPS_RANGE, epsilon: float = 0.05,
-                 sa_iters: Optional[int] = None, sa_parallel: int = 128, n_jobs: int = 1, first_fit: Optional[int] = 16,
-                 exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT, local_share: float = 0.5,
-                 local_top: int = 4, seed: Optional[int] = None):
+                 max_features=1.0, min_samples_leaf: int = 1,
+                 epsilon: Union[None, float, EpsilonPolicy] = None,
+                 sa_iters: Optional[int] = None, sa_parallel: int = 128, n_jobs: int = 1,
+                 first_fit: Optional[int] = 16, exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT,
+                 local_share: float = 0.5, local_top: int = 4, seed=None, *,
+                 uncertainty_aware: Any = _UNSET, eps_range: Any = _UNSET):
         space = task.config_space
         if space.n_configs <= exhaustive_limit:
             optimizer: Any = ExhaustiveOptimizer(space, max_configs=exhaustive_limit)
         else:
             optimizer = SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel,
                                                     n_iter=500 if sa_iters is None else sa_iters)
+        epsilon = resolve_epsilon("RFEITuner", epsilon, uncertainty_aware, eps_range,
+                                  UncertaintyEpsilon(*RFEI_EPS_RANGE))
         super().__init__(task, ForestCostModel(space, n_estimators=n_estimators, xi=xi,
                                                max_features=max_features, min_samples_leaf=min_samples_leaf,
                                                random_state=sub_seed(seed, 1), n_jobs=n_jobs),
-                         optimizer,
-                         plan_size=plan_size, epsilon=epsilon, uncertainty_aware=uncertainty_aware,
-                         eps_range=eps_range, first_fit=first_fit, local_share=local_share,
-                         local_top=local_top, seed=seed)
+                         optimizer, plan_size=plan_size, epsilon=epsilon, first_fit=first_fit,
+                         local_share=local_share, local_top=local_top, seed=seed)
         if sa_iters is None and isinstance(optimizer, SimulatedAnnealingOptimizer):
             # Sized from the plan ModelBasedTuner has just validated.
             optimizer.n_iter = max(100, 500 * self.plan_size // 64)
-

@@ -79,7 +79,6 @@ class Tuner:
         self.best_config: Any = None
         self.best_result: Optional[MeasureResult] = None
         self.best_iter = -1
-        self.epsilon: Optional[float] = None
         self.n_trials = 0
 
     # ------------------------------------------------------------------ protocol
@@ -105,6 +104,11 @@ class Tuner:
                 self.best_result = res
                 self.best_iter = self.n_trials
             self.n_trials += 1
+
+    @property
+    def epsilon(self) -> Optional[float]:
+        """Share of random picks in use (model-based tuners); None for the others."""
+        return None
 
     @property
     def best_gflops(self) -> Optional[float]:

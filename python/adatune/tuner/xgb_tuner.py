@@ -19,7 +19,7 @@ class XGBTuner(ModelBasedTuner):
     task : Task
     loss_type : {"reg", "rank"}, default "reg"
     plan_size : int, default 64
-    epsilon : float, default 0.05
+    epsilon : float or EpsilonPolicy, default 0.05
     num_boost_round : int, default 200
     sa_iters, sa_parallel : int
     n_jobs : int, default 1
@@ -35,6 +35,6 @@ class XGBTuner(ModelBasedTuner):
         super().__init__(task, XGBoostCostModel(space, loss_type=loss_type, num_boost_round=num_boost_round,
                                                 random_state=sub_seed(seed, 2), n_jobs=n_jobs),
                          SimulatedAnnealingOptimizer(space, parallel_size=sa_parallel, n_iter=sa_iters),
-                         plan_size=plan_size, epsilon=epsilon, uncertainty_aware=False,
+                         plan_size=plan_size, epsilon=epsilon,
                          first_fit=first_fit, seed=seed)
         self.loss_type = loss_type
