@@ -8,7 +8,7 @@ against the built-ins keeps working.
 from __future__ import annotations
 
 __all__ = ["AdatuneError", "ArgumentError", "ArgumentTypeError", "RecordError", "PluginError",
-           "NoRecordError"]
+           "NoRecordError", "NotTunedError"]
 
 
 class AdatuneError(Exception):
@@ -44,3 +44,7 @@ class NoRecordError(AdatuneError, LookupError):
 
 class PluginError(AdatuneError, RuntimeError):
     """The C++ plugin is missing, failed to load, or refused its arguments."""
+
+
+class NotTunedError(AdatuneError, RuntimeError):
+    """A result of a tuning session was asked for before one ran (``tune()`` first)."""

@@ -11,8 +11,9 @@ from .search import ConstrainedEISearch, RegistrySearch, SearchStrategy
 from .tuner import ApproxTuner
 from .predictive import AdditiveQoSModel, LinearCostModel, ModeledApp, PredictiveApproxTuner
 from .synthetic import SyntheticApp
-from .multipliers import (ApproxMultiplier, LayerInfo, MatchingInfo, default_multipliers, estimate_error_std,
-                          lut_matmul, make_multiplier, select_layer_multiplier, select_multipliers)
+from .multipliers import (ApproxMultiplier, IntermediateLayerResults, LayerInfo, MatchingInfo, default_multipliers,
+                          deploy_multipliers, estimate_error_std, lut_matmul, make_multiplier,
+                          select_layer_multiplier, select_multipliers)
 from .digits import DigitsApp, DigitsNet
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ModeledApp", "PredictiveApproxTuner", "LinearCostModel", "AdditiveQoSModel",
     "SyntheticApp",
     "ApproxMultiplier", "make_multiplier", "default_multipliers", "lut_matmul", "estimate_error_std",
-    "select_layer_multiplier", "select_multipliers", "LayerInfo", "MatchingInfo",
+    "IntermediateLayerResults", "select_layer_multiplier", "select_multipliers", "LayerInfo", "MatchingInfo",
+    "deploy_multipliers",
     "DigitsApp", "DigitsNet",
 ]

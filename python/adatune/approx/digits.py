@@ -18,14 +18,17 @@ by the multipliers' proxy cost, see :mod:`~adatune.approx.multipliers`).
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .._checks import check_int, check_positive_int
+from ..errors import ArgumentError, ArgumentTypeError
 from .app import KnobsT
 from .knobs import ApproxKnob
+from .multipliers import (ApproxMultiplier, IntermediateLayerResults, MatchingInfo, default_multipliers,
+                          lut_matmul, select_multipliers)
 from .predictive import ModeledApp
-from .multipliers import ApproxMultiplier, MatchingInfo, default_multipliers, lut_matmul, select_multipliers
 
 __all__ = ["DigitsNet", "DigitsApp"]
 
@@ -38,6 +41,15 @@ class DigitsNet:
     hidden : tuple of int, default (48, 24)
     seed : int, default 0
         Seeds the split and the training.
+
+    Attributes
+    ----------
+    layer_names : list of str
+        ``fc1``, ``fc2``, ...
+    layer_multipliers : dict of str to ApproxMultiplier
+        The multiplier each layer of the int8 forward pass (:meth:`logits`) uses;
+        exact everywhere until :func:`~adatune.approx.multipliers.deploy_multipliers`
+        changes it.
     """
 
     def __init__(self, hidden: Sequence[int] = (48, 24), seed: int = 0):
@@ -45,8 +57,12 @@ class DigitsNet:
         from sklearn.model_selection import train_test_split
         from sklearn.neural_network import MLPClassifier
 
-        if not hidden or any(int(h) < 1 for h in hidden):
-            raise ValueError(f"DigitsNet: hidden sizes must be positive ints, got {hidden!r}")
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise ArgumentTypeError(f"DigitsNet: hidden must be a sequence of layer sizes, got {hidden!r}")
+        if not hidden:
+            raise ArgumentError("DigitsNet: hidden must name at least one layer size")
+        hidden = [check_positive_int(h, f"hidden[{i}]", "DigitsNet") for i, h in enumerate(hidden)]
+        seed = check_int(seed, "seed", "DigitsNet", low=0)
         X, y = load_digits(return_X_y=True)
         x_tr, x_rest, y_tr, y_rest = train_test_split(X, y, test_size=0.4, stratify=y, random_state=seed)
         x_tu, x_te, y_tu, y_te = train_test_split(x_rest, y_rest, test_size=0.5, stratify=y_rest,
@@ -67,6 +83,8 @@ class DigitsNet:
         self.biases = [b.copy() for b in clf.intercepts_]
         self.layer_names = [f"fc{i + 1}" for i in range(len(self.weights))]
         self._quantise()
+        exact = default_multipliers()["exact"]
+        self.layer_multipliers: Dict[str, ApproxMultiplier] = {n: exact for n in self.layer_names}
 
     # ------------------------------------------------------------------ float model
     def float_logits(self, x: np.ndarray) -> np.ndarray:
@@ -106,21 +124,30 @@ class DigitsNet:
             return z
         return np.clip(np.round(np.maximum(z, 0.0) * self.act_scales[k + 1]), 0, 127).astype(np.int64)
 
-    def int8_logits(self, x: np.ndarray, mults: Sequence[ApproxMultiplier]) -> np.ndarray:
-        if len(mults) != len(self.weights):
-            raise ValueError(f"DigitsNet: need {len(self.weights)} multipliers, got {len(mults)}")
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Logits of raw inputs ``x`` (n, 64) from the int8 net, each layer multiplying
+        with its :attr:`layer_multipliers` entry."""
         a = self.quantise_input(x)
-        for k, m in enumerate(mults):
-            a = self.layer(k, a, m)
+        for k, name in enumerate(self.layer_names):
+            a = self.layer(k, a, self.layer_multipliers[name])
         return a
 
-    def layer_operands(self, split: str = "train") -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
-        """Each layer's int8 inputs (exact multipliers upstream) and int8 weights."""
+    def accuracy(self, split: str = "test") -> float:
+        """Accuracy in percent of the int8 net (deployed multipliers) on a split."""
+        x, y = self._split(split)
+        return 100.0 * float(np.mean(self.logits(x).argmax(axis=1) == y))
+
+    def intermediate_results(self, data: Union[str, np.ndarray] = "train") -> Dict[str, IntermediateLayerResults]:
+        """A sampling run: each layer's int8 inputs and weights, with exact multipliers.
+
+        ``data`` is a split name or an array of raw inputs (n, 64).
+        """
+        x = self._split(data)[0] if isinstance(data, str) else np.asarray(data)
         exact = default_multipliers()["exact"]
-        a = self.quantise_input(self._split(split)[0])
+        a = self.quantise_input(x)
         out = {}
         for k, name in enumerate(self.layer_names):
-            out[name] = (a, self.w_q[k])
+            out[name] = IntermediateLayerResults(a, self.w_q[k])
             if k < len(self.weights) - 1:
                 a = self.layer(k, a, exact)
         return out
@@ -132,7 +159,7 @@ class DigitsNet:
 
     def _split(self, split: str) -> Tuple[np.ndarray, np.ndarray]:
         if split not in self.splits:
-            raise ValueError(f"DigitsNet: unknown split {split!r}; choose one of {sorted(self.splits)}")
+            raise ArgumentError(f"DigitsNet: unknown split {split!r}; choose one of {sorted(self.splits)}")
         return self.splits[split]
 
 
@@ -152,7 +179,9 @@ class DigitsApp(ModeledApp):
                  net: Optional[DigitsNet] = None):
         self.multipliers = dict(default_multipliers() if multipliers is None else multipliers)
         if "exact" not in self.multipliers:
-            raise ValueError("DigitsApp: the multipliers must include 'exact' (the baseline)")
+            raise ArgumentError("DigitsApp: the multipliers must include 'exact' (the baseline)")
+        if net is not None and not isinstance(net, DigitsNet):
+            raise ArgumentTypeError(f"DigitsApp: net must be a DigitsNet, got {type(net).__name__}")
         self.net = net if net is not None else DigitsNet()
         # features for model-based tuners: proxy cost and the error's size on uniform operands
         knobs = [ApproxKnob(n, baseline_priority=1 if n == "exact" else None, multiplier=m,
@@ -179,7 +208,7 @@ class DigitsApp(ModeledApp):
         return sum(ops[l] * self.multipliers[with_approxes[l]].cost for l in ops) / total
 
     def measure_qos_cost(self, with_approxes: KnobsT, is_test: bool = False) -> Tuple[float, float]:
-        knobs = self.check_config(with_approxes)
+        knobs = self.check_config(self.add_baseline_to_knobs(with_approxes))
         split = "test" if is_test else "tune"
         x, y = self.net.splits[split]
         names = self.net.layer_names
@@ -201,6 +230,7 @@ class DigitsApp(ModeledApp):
         return acc, self.relative_energy(knobs)
 
     def select_multipliers(self, max_noise: float, num_samples: int = 512) -> MatchingInfo:
-        """Per-layer multipliers from the error model (:func:`select_multipliers`)."""
-        return select_multipliers(self.net.layer_operands("train"), self.multipliers, max_noise,
-                                  num_samples, opcounts=self.net.opcounts)
+        """Per-layer multipliers of this app's library from the error model, sampled on
+        the train split (:func:`~adatune.approx.multipliers.select_multipliers`)."""
+        return select_multipliers(self.net, "train", self.multipliers, max_noise=max_noise,
+                                  num_samples=num_samples)

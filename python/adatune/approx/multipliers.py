@@ -21,17 +21,25 @@ Per-layer selection (the idea of agnapprox's matching): a layer computing
 and ``q`` (weights), and terms treated as independent, the output error's standard
 deviation is ``sqrt(K * Var_{p x q}(E))``. A multiplier fits when that is at most
 ``max_noise * std(exact y)``; the cheapest fitting multiplier is chosen.
+
+The selection API follows agnapprox's ``select_multipliers`` module
+(``select_layer_multiplier``, ``LayerInfo``, ``MatchingInfo``, ``select_multipliers``,
+``deploy_multipliers``); its ``performance_metric`` is our ``cost``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from .._checks import check_callable, check_int, check_number, check_positive_int
+from ..errors import ArgumentError, ArgumentTypeError
+
 __all__ = [
-    "ApproxMultiplier", "make_multiplier", "default_multipliers", "lut_matmul",
-    "estimate_error_std", "select_layer_multiplier", "LayerInfo", "MatchingInfo", "select_multipliers",
+    "ApproxMultiplier", "make_multiplier", "default_multipliers", "lut_matmul", "estimate_error_std",
+    "IntermediateLayerResults", "select_layer_multiplier", "LayerInfo", "MatchingInfo", "select_multipliers",
+    "deploy_multipliers",
 ]
 
 _BITS = 8
@@ -52,14 +60,18 @@ class ApproxMultiplier:
     """
 
     def __init__(self, name: str, table: np.ndarray, cost: float):
+        owner = f"ApproxMultiplier({name!r})"
         table = np.asarray(table)
         if table.shape != (256, 256):
-            raise ValueError(f"ApproxMultiplier({name!r}): table must be 256x256, got {table.shape}")
-        if not 0.0 < float(cost) <= 1.0:
-            raise ValueError(f"ApproxMultiplier({name!r}): cost must lie in (0, 1], got {cost}")
+            raise ArgumentError(f"{owner}: table must be 256x256, got {table.shape}")
         self.name = str(name)
         self.table = table.astype(np.int32)
-        self.cost = float(cost)
+        self.cost = check_number(cost, "cost", owner, low=0.0, high=1.0, low_open=True)
+
+    @property
+    def performance_metric(self) -> float:
+        """agnapprox's name for :attr:`cost` (energy per multiplication, a proxy)."""
+        return self.cost
 
     @property
     def error_map(self) -> np.ndarray:
@@ -87,8 +99,8 @@ def make_multiplier(name: str, hbl: int = 0, vbl: int = 0) -> ApproxMultiplier:
 
     ``hbl = vbl = 0`` is exact; ``hbl = 0`` is a truncated multiplier.
     """
-    if not (0 <= hbl < _BITS and 0 <= vbl < 2 * _BITS - 1):
-        raise ValueError(f"make_multiplier({name!r}): need 0 <= hbl < 8 and 0 <= vbl < 15, got {hbl}, {vbl}")
+    hbl = check_int(hbl, "hbl", f"make_multiplier({name!r})", low=0, high=_BITS - 1)
+    vbl = check_int(vbl, "vbl", f"make_multiplier({name!r})", low=0, high=2 * _BITS - 2)
     keep = _kept_mask(hbl, vbl)
     mags = np.arange(256, dtype=np.int64)
     bits = (mags[:, None] >> np.arange(_BITS)[None, :]) & 1  # (256, 8)
@@ -120,9 +132,9 @@ def lut_matmul(x: np.ndarray, w: np.ndarray, mult: ApproxMultiplier, chunk: int 
     x = np.asarray(x)
     w = np.asarray(w)
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
-        raise ValueError(f"lut_matmul: shapes {x.shape} and {w.shape} do not multiply")
+        raise ArgumentError(f"lut_matmul: shapes {x.shape} and {w.shape} do not multiply")
     if x.min(initial=0) < -128 or x.max(initial=0) > 127 or w.min(initial=0) < -128 or w.max(initial=0) > 127:
-        raise ValueError("lut_matmul: operands must be int8 values in [-128, 127]")
+        raise ArgumentError("lut_matmul: operands must be int8 values in [-128, 127]")
     xi = x.astype(np.int64) + 128
     wi = w.astype(np.int64) + 128
     out = np.empty((x.shape[0], w.shape[1]), dtype=np.int64)
@@ -136,9 +148,9 @@ def lut_matmul(x: np.ndarray, w: np.ndarray, mult: ApproxMultiplier, chunk: int 
 def _hist(values: np.ndarray, where: str) -> np.ndarray:
     v = np.asarray(values).ravel()
     if v.size == 0:
-        raise ValueError(f"{where}: no values")
+        raise ArgumentError(f"{where}: no values")
     if v.min() < -128 or v.max() > 127 or not np.all(np.equal(np.mod(v, 1), 0)):
-        raise ValueError(f"{where}: values must be int8 integers in [-128, 127]")
+        raise ArgumentError(f"{where}: values must be int8 integers in [-128, 127]")
     return np.bincount(v.astype(np.int64) + 128, minlength=256).astype(np.float64) / v.size
 
 
@@ -153,68 +165,127 @@ def estimate_error_std(input_hist: np.ndarray, weight_hist: np.ndarray, mult: Ap
     return float(np.sqrt(max(var, 0.0) * n_terms))
 
 
-def select_layer_multiplier(layer_inputs: np.ndarray, layer_weights: np.ndarray,
+def _library(multipliers: Union[Mapping[str, ApproxMultiplier], Iterable[ApproxMultiplier]],
+             owner: str) -> Dict[str, ApproxMultiplier]:
+    """``multipliers`` (a mapping or an iterable of them) as a name -> multiplier dict."""
+    items = list(multipliers.values()) if isinstance(multipliers, Mapping) else list(multipliers)
+    bad = [m for m in items if not isinstance(m, ApproxMultiplier)]
+    if bad:
+        raise ArgumentTypeError(f"{owner}: multipliers must be ApproxMultiplier objects, got {bad[0]!r}")
+    if not items:
+        raise ArgumentError(f"{owner}: no multipliers given")
+    return {m.name: m for m in items}
+
+
+@dataclass
+class IntermediateLayerResults:
+    """What a sampling run records of one layer ``y = x @ w``: its int8 operands.
+
+    Parameters
+    ----------
+    inputs : ndarray, (n, k)
+        The layer's int8 inputs, one row per sample.
+    weights : ndarray, (k, m)
+        Its int8 weights.
+    """
+
+    inputs: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.inputs = np.asarray(self.inputs)
+        self.weights = np.asarray(self.weights)
+        x, w = self.inputs, self.weights
+        if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
+            raise ArgumentError(f"IntermediateLayerResults: inputs {x.shape} and weights {w.shape} do not multiply")
+
+    @property
+    def fan_in(self) -> int:
+        """Products summed into each output (``k``)."""
+        return int(self.weights.shape[0])
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """The exact accumulations ``x @ w``, (n, m)."""
+        return self.inputs.astype(np.float64) @ self.weights.astype(np.float64)
+
+
+def select_layer_multiplier(intermediate_results: IntermediateLayerResults,
                             multipliers: Union[Mapping[str, ApproxMultiplier], Iterable[ApproxMultiplier]],
                             max_noise: float, num_samples: int = 512) -> Tuple[str, float]:
     """The cheapest multiplier whose estimated output error fits the allowed noise.
 
     Parameters
     ----------
-    layer_inputs : ndarray, (n, k) int8 values
-        Quantised inputs of the layer (rows are samples).
-    layer_weights : ndarray, (k, m) int8 values
-    multipliers : mapping name -> ApproxMultiplier, or iterable of them
+    intermediate_results : IntermediateLayerResults
+        The layer's int8 inputs and weights from a run with exact multipliers.
+    multipliers : list of ApproxMultiplier, or mapping name -> ApproxMultiplier
     max_noise : float
         Allowed output error std as a fraction of ``std(exact layer output)``.
     num_samples : int, default 512
-        Input rows (at most) used for the histograms and the exact output's spread.
+        Input rows (at most, drawn without replacement with a fixed seed) used for the
+        histograms and the exact output's spread.
 
     Returns
     -------
     (name, metric)
-        The chosen multiplier's name and its cost figure (a proxy, see the module
-        docstring). An exact multiplier (zero error) always fits when offered.
+        The chosen multiplier's name and its ``performance_metric`` (the proxy cost,
+        see the module docstring). An exact multiplier (zero error) always fits when
+        offered; when none fits, the one with the smallest estimated error is taken.
     """
-    mults = list(multipliers.values()) if isinstance(multipliers, Mapping) else list(multipliers)
-    if not mults:
-        raise ValueError("select_layer_multiplier: no multipliers given")
-    if not (np.isfinite(max_noise) and max_noise >= 0):
-        raise ValueError(f"select_layer_multiplier: max_noise must be finite and >= 0, got {max_noise}")
-    x = np.asarray(layer_inputs)
-    w = np.asarray(layer_weights)
-    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]:
-        raise ValueError(f"select_layer_multiplier: inputs {x.shape} and weights {w.shape} do not multiply")
-    if num_samples < 1:
-        raise ValueError(f"select_layer_multiplier: num_samples must be >= 1, got {num_samples}")
+    owner = "select_layer_multiplier"
+    if not isinstance(intermediate_results, IntermediateLayerResults):
+        raise ArgumentTypeError(f"{owner}: intermediate_results must be an IntermediateLayerResults, "
+                                f"got {type(intermediate_results).__name__}")
+    mults = list(_library(multipliers, owner).values())
+    max_noise = check_number(max_noise, "max_noise", owner, low=0.0)
+    num_samples = check_positive_int(num_samples, "num_samples", owner)
+    x, w = intermediate_results.inputs, intermediate_results.weights
     if len(x) > num_samples:
         x = x[np.random.default_rng(0).choice(len(x), num_samples, replace=False)]
-    px = _hist(x, "select_layer_multiplier: layer_inputs")
-    pw = _hist(w, "select_layer_multiplier: layer_weights")
+    px = _hist(x, f"{owner}: inputs")
+    pw = _hist(w, f"{owner}: weights")
     exact_std = float(np.std(x.astype(np.float64) @ w.astype(np.float64)))
     allowed = max_noise * exact_std
-    fits = [m for m in mults if estimate_error_std(px, pw, m, x.shape[1]) <= allowed]
+    err = {m.name: estimate_error_std(px, pw, m, intermediate_results.fan_in) for m in mults}
+    fits = [m for m in mults if err[m.name] <= allowed]
     if not fits:
-        best = min(mults, key=lambda m: estimate_error_std(px, pw, m, x.shape[1]))
-        return best.name, best.cost
-    best = min(fits, key=lambda m: (m.cost, estimate_error_std(px, pw, m, x.shape[1])))
-    return best.name, best.cost
+        best = min(mults, key=lambda m: err[m.name])
+    else:
+        best = min(fits, key=lambda m: (m.performance_metric, err[m.name]))
+    return best.name, best.performance_metric
 
 
 @dataclass
 class LayerInfo:
-    """A layer's chosen multiplier.
+    """The multiplier chosen for one layer.
 
-    ``relative_opcount`` (share of the model's multiplications) and
-    ``relative_energy_consumption`` (``relative_opcount * metric / metric_max``) are
-    filled in by :class:`MatchingInfo`.
+    Parameters
+    ----------
+    name : str
+        The layer.
+    multiplier_name : str
+    multiplier_performance_metric : float
+        The multiplier's energy figure (its proxy cost).
+    opcount : float
+        Multiplications of the layer (per sample).
     """
 
     name: str
     multiplier_name: str
     multiplier_performance_metric: float
     opcount: float
-    relative_opcount: Optional[float] = field(default=None)
-    relative_energy_consumption: Optional[float] = field(default=None)
+
+    def relative_opcount(self, total_opcount: float) -> float:
+        """Share of the model's ``total_opcount`` operations done in this layer (0..1)."""
+        return self.opcount / check_number(total_opcount, "total_opcount", "LayerInfo.relative_opcount",
+                                           low=0.0, low_open=True)
+
+    def relative_energy_consumption(self, metric_max: float) -> float:
+        """Energy per multiplication of the chosen multiplier relative to ``metric_max``
+        (the reference multiplier's figure): 0 costs nothing, 1 as much as the reference."""
+        return self.multiplier_performance_metric / check_number(
+            metric_max, "metric_max", "LayerInfo.relative_energy_consumption", low=0.0, low_open=True)
 
 
 @dataclass
@@ -225,60 +296,112 @@ class MatchingInfo:
     ----------
     layers : list of LayerInfo
     metric_max : float
-        Cost figure of the reference (exact) multiplier.
-    opcount : float
-        Multiplications of the whole model (the sum over layers when 0).
+        Energy figure of the reference (exact) multiplier.
+    opcount : float, optional
+        Operations of the whole model; the sum of the layers' when omitted.
     """
 
     layers: List[LayerInfo]
     metric_max: float
-    opcount: float = 0.0
+    opcount: Optional[float] = None
 
     def __post_init__(self) -> None:
         if not self.layers:
-            raise ValueError("MatchingInfo: no layers")
-        if not self.metric_max > 0:
-            raise ValueError(f"MatchingInfo: metric_max must be > 0, got {self.metric_max}")
-        if not self.opcount:
+            raise ArgumentError("MatchingInfo: no layers")
+        self.metric_max = check_number(self.metric_max, "metric_max", "MatchingInfo", low=0.0, low_open=True)
+        if self.opcount is None:
             self.opcount = float(sum(l.opcount for l in self.layers))
-        for l in self.layers:
-            l.relative_opcount = l.opcount / self.opcount
-            l.relative_energy_consumption = l.relative_opcount * l.multiplier_performance_metric / self.metric_max
+        self.opcount = check_number(self.opcount, "opcount", "MatchingInfo", low=0.0, low_open=True)
 
     @property
     def relative_energy_consumption(self) -> float:
-        """Model energy relative to all-exact multipliers (same proxy as the metric)."""
-        return float(sum(l.relative_energy_consumption for l in self.layers))
+        """Model energy relative to all-reference multipliers: each layer's
+        :meth:`LayerInfo.relative_energy_consumption`, weighted by its share of the
+        model's operations, summed."""
+        return float(sum(l.relative_energy_consumption(self.metric_max) * l.relative_opcount(self.opcount)
+                         for l in self.layers))
 
 
-def select_multipliers(layers: Mapping[str, Tuple[np.ndarray, np.ndarray]],
+def _run_sampling(model: Any, datamodule: Any) -> Mapping[str, IntermediateLayerResults]:
+    return model.intermediate_results(datamodule)
+
+
+def select_multipliers(model: Any, datamodule: Any = "train",
                        multipliers: Union[Mapping[str, ApproxMultiplier], Iterable[ApproxMultiplier], None] = None,
-                       max_noise: float = 0.05, num_samples: int = 512,
-                       opcounts: Optional[Mapping[str, float]] = None) -> MatchingInfo:
-    """:func:`select_layer_multiplier` for every layer of a model.
+                       trainer: Optional[Callable[[Any, Any], Mapping[str, IntermediateLayerResults]]] = None, *,
+                       max_noise: Union[float, Mapping[str, float]] = 0.05,
+                       num_samples: int = 512) -> MatchingInfo:
+    """:func:`select_layer_multiplier` for every layer of a model (agnapprox's signature).
 
     Parameters
     ----------
-    layers : mapping name -> (inputs (n, k), weights (k, m))
-        Quantised operands of each layer, in model order.
+    model : DigitsNet or alike
+        Has ``layer_names``, ``opcounts`` (layer -> multiplications) and, unless a
+        ``trainer`` is given, ``intermediate_results(datamodule)``.
+    datamodule : default "train"
+        The data the sampling run is fed: for :class:`~adatune.approx.digits.DigitsNet`
+        a split name or an array of raw inputs (stands in for a Lightning data module).
     multipliers : optional
         Default :func:`default_multipliers`.
-    max_noise, num_samples
+    trainer : callable, optional
+        ``trainer(model, datamodule) -> {layer: IntermediateLayerResults}`` runs the
+        sampling pass (stands in for a Lightning trainer); default
+        ``model.intermediate_results(datamodule)``.
+    max_noise : float or mapping layer -> float, default 0.05
+        Allowed noise per layer (agnapprox learns it per layer during training; our
+        models do not, so it is given).
+    num_samples : int, default 512
         As in :func:`select_layer_multiplier`.
-    opcounts : mapping name -> float, optional
-        Multiplications per layer; default ``k * m`` (one input row).
     """
-    mults = default_multipliers() if multipliers is None else multipliers
-    mult_list = list(mults.values()) if isinstance(mults, Mapping) else list(mults)
-    if not layers:
-        raise ValueError("select_multipliers: no layers")
-    infos = []
-    for name, pair in layers.items():
-        try:
-            x, w = pair
-        except (TypeError, ValueError):
-            raise ValueError(f"select_multipliers: layer {name!r} must be (inputs, weights)") from None
-        mname, metric = select_layer_multiplier(x, w, mult_list, max_noise, num_samples)
-        ops = float(opcounts[name]) if opcounts and name in opcounts else float(np.shape(w)[0] * np.shape(w)[1])
-        infos.append(LayerInfo(name, mname, metric, ops))
-    return MatchingInfo(infos, metric_max=max(m.cost for m in mult_list))
+    owner = "select_multipliers"
+    lib = _library(default_multipliers() if multipliers is None else multipliers, owner)
+    check_callable(trainer, "trainer", owner, allow_none=True)
+    names = list(model.layer_names)
+    if isinstance(max_noise, Mapping):
+        missing = [n for n in names if n not in max_noise]
+        if missing:
+            raise ArgumentError(f"{owner}: max_noise names no value for layers {missing}")
+        noise = {n: max_noise[n] for n in names}
+    else:
+        noise = {n: max_noise for n in names}
+    results = (trainer or _run_sampling)(model, datamodule)
+    missing = [n for n in names if n not in results]
+    if missing:
+        raise ArgumentError(f"{owner}: the sampling run gave no results for layers {missing}")
+    opcounts = model.opcounts
+    infos = [LayerInfo(n, *select_layer_multiplier(results[n], lib, noise[n], num_samples), float(opcounts[n]))
+             for n in names]
+    return MatchingInfo(infos, metric_max=max(m.performance_metric for m in lib.values()),
+                        opcount=float(sum(opcounts[n] for n in names)))
+
+
+def deploy_multipliers(model: Any, matching_result: MatchingInfo,
+                       library: Union[Mapping[str, ApproxMultiplier], Iterable[ApproxMultiplier]]) -> None:
+    """Make each layer of ``model`` multiply with the multiplier ``matching_result`` chose.
+
+    Parameters
+    ----------
+    model : DigitsNet or alike
+        Has ``layer_names`` and a ``layer_multipliers`` dict (layer -> multiplier) its
+        forward pass reads.
+    matching_result : MatchingInfo
+    library : mapping name -> ApproxMultiplier, or iterable of them
+        Where the chosen multipliers' tables are looked up by name.
+
+    Nothing is changed when a layer or a multiplier is unknown.
+    """
+    owner = "deploy_multipliers"
+    if not isinstance(matching_result, MatchingInfo):
+        raise ArgumentTypeError(f"{owner}: matching_result must be a MatchingInfo, got "
+                                f"{type(matching_result).__name__}")
+    lib = _library(library, owner)
+    names = set(model.layer_names)
+    chosen = {}
+    for layer in matching_result.layers:
+        if layer.name not in names:
+            raise ArgumentError(f"{owner}: the model has no layer {layer.name!r}; it has {list(model.layer_names)}")
+        if layer.multiplier_name not in lib:
+            raise ArgumentError(f"{owner}: layer {layer.name!r}: multiplier {layer.multiplier_name!r} is not in "
+                                f"the library {sorted(lib)}")
+        chosen[layer.name] = lib[layer.multiplier_name]
+    model.layer_multipliers.update(chosen)

@@ -10,6 +10,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._checks import check_positive_int
+from ..errors import ArgumentError
 from .config import Config
 
 __all__ = ["dominates", "pareto_mask", "pareto_front", "take_best_n", "hypervolume"]
@@ -24,7 +26,7 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows of an ``(n, 2)`` array (maximising both)."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2:
-        raise ValueError(f"pareto_mask: expected an (n, 2) array, got shape {pts.shape}")
+        raise ArgumentError(f"pareto_mask: expected an (n, 2) array, got shape {pts.shape}")
     n = len(pts)
     mask = np.ones(n, dtype=bool)
     # Pairwise test in row chunks: O(n^2) but vectorised, fine for the thousands of
@@ -55,8 +57,7 @@ def take_best_n(configs: Sequence[Config], n: Optional[int] = None) -> List[Conf
     smallest Euclidean shortfall ``(max(f.qos - c.qos, 0), max(f.speedup - c.speedup, 0))``
     over front points ``f`` after scaling both axes to the configs' range.
     """
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
-        raise ValueError(f"take_best_n: n must be a positive int or None, got {n!r}")
+    n = check_positive_int(n, "n", "take_best_n", allow_none=True)
     front = pareto_front(configs)
     if n is None or len(front) >= n:
         return front

@@ -1,7 +1,10 @@
 """Figures of a tuning run (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, List, Optional, Sequence, Tuple
+
+from ..errors import NotTunedError
+from .config import Config
 
 __all__ = ["plot_tuner_configs"]
 
@@ -19,52 +22,72 @@ def _figure(n_panels: int):
     return fig, axes
 
 
-def plot_tuner_configs(tuner: Any, show_qos_loss: bool = False, connect_best_points: bool = False):
-    """Plot a tuned :class:`~adatune.approx.ApproxTuner`.
+def _points(configs: Sequence[Config], qos_of, base: Optional[float]) -> Tuple[List[float], List[float]]:
+    """(x, speedup) of ``configs`` sorted by x; x is the QoS, or its loss from ``base``."""
+    pts = sorted(((qos_of(c) if base is None else base - qos_of(c)), c.speedup) for c in configs)
+    return [p[0] for p in pts], [p[1] for p in pts]
 
-    Panel 1: kept configs and the best configs in (QoS or QoS loss, speedup), with the
-    keep threshold. Panel 2 (only when test QoS was measured): tune vs test QoS of the
-    best configs, with the test keep threshold.
+
+def _vline(ax, x: float, label: str, style: str) -> None:
+    ax.axvline(x, color="k", ls=style, lw=1, label=label)
+
+
+def plot_tuner_configs(tuner: Any, show_qos_loss: bool = False, connect_best_points: bool = False):
+    """Plot a tuned :class:`~adatune.approx.ApproxTuner` (QoS against speedup).
+
+    Panel 1: every kept config and the best ones before the test-set filter
+    (:attr:`~adatune.approx.ApproxTuner.best_configs_prefilter`); x is the tune-set QoS,
+    or with ``show_qos_loss`` its loss from the baseline's tune QoS; vertical lines at
+    the baseline QoS and the keep threshold (at the threshold's loss with
+    ``show_qos_loss``). Panel 2, only when those best configs were measured on the
+    test inputs: each of them twice, at its tune-set QoS loss and at its test-set QoS
+    loss (each from its own set's baseline), always as a loss whatever
+    ``show_qos_loss`` says, with the keep threshold's loss (the tune and the test one
+    when they differ, as with absolute thresholds).
+
+    ``connect_best_points`` joins the best configs by lines (in both panels).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     if not tuner.tuned:
-        raise ValueError("plot_configs: call tune() first")
+        raise NotTunedError("plot_configs: no tuning session has run; call tune() first")
     best = tuner.best_configs_prefilter
-    has_test = any(c.test_qos is not None for c in best)
+    has_test = tuner.tested and all(c.test_qos is not None for c in best)
     fig, axes = _figure(2 if has_test else 1)
-    base = tuner.baseline_tune_qos
-
-    def x_of(q: float) -> float:
-        return base - q if show_qos_loss else q
+    base_tune = tuner.baseline_tune_qos
+    fmt = "-o" if connect_best_points else "o"
 
     ax = axes[0]
-    kept = tuner.kept_configs
-    ax.scatter([x_of(c.qos) for c in kept], [c.speedup for c in kept], s=12, alpha=0.5, label="kept")
-    pts = sorted((x_of(c.qos), c.speedup) for c in best)
-    ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=30, color="C3", label="best")
-    if connect_best_points and pts:
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], color="C3", lw=1)
-    ax.axvline(x_of(tuner.tune_keep_threshold), color="k", ls="--", lw=1, label="keep threshold")
-    ax.set_xlabel("QoS loss" if show_qos_loss else "QoS")
+    loss_base = base_tune if show_qos_loss else None
+    ax.plot(*_points(tuner.kept_configs, lambda c: c.qos, loss_base), "o", ms=4, alpha=0.5, label="kept configs")
+    ax.plot(*_points(best, lambda c: c.qos, loss_base), fmt, ms=6, color="C3", label="best configs")
+    if show_qos_loss:
+        _vline(ax, base_tune - tuner.tune_keep_threshold, "keep threshold", "--")
+        ax.set_xlabel("QoS loss (tune set)")
+    else:
+        _vline(ax, base_tune, "baseline QoS", ":")
+        _vline(ax, tuner.tune_keep_threshold, "keep threshold", "--")
+        ax.set_xlabel("QoS (tune set)")
     ax.set_ylabel("speedup (baseline = 1)")
     ax.set_title(f"{tuner.app.name}: {len(tuner.all_configs)} measured")
     ax.legend(loc="best", fontsize=8)
     if has_test:
         ax2 = axes[1]
-        tested = [c for c in best if c.test_qos is not None]
-        ax2.scatter([x_of(c.qos) for c in tested], [c.speedup for c in tested], s=30, color="C3", label="tune")
-        test_base = tuner.baseline_test_qos if tuner.baseline_test_qos is not None else base
-        tx = [(test_base - c.test_qos) if show_qos_loss else c.test_qos for c in tested]
-        ax2.scatter(tx, [c.speedup for c in tested], s=30, marker="x", color="C2", label="test")
-        thr = tuner.test_keep_threshold
-        ax2.axvline((test_base - thr) if show_qos_loss else thr, color="k", ls="--", lw=1,
-                    label="test keep threshold")
-        ax2.set_xlabel("QoS loss" if show_qos_loss else "QoS")
+        base_test = tuner.baseline_test_qos
+        ax2.plot(*_points(best, lambda c: c.qos, base_tune), fmt, ms=6, color="C3", label="tune-set QoS")
+        ax2.plot(*_points(best, lambda c: c.test_qos, base_test), fmt, ms=6, color="C2", label="test-set QoS")
+        tune_loss = base_tune - tuner.tune_keep_threshold
+        test_loss = base_test - tuner.test_keep_threshold
+        if abs(tune_loss - test_loss) <= 1e-12 * max(1.0, abs(tune_loss)):
+            _vline(ax2, tune_loss, "keep threshold", "--")
+        else:
+            _vline(ax2, tune_loss, "keep threshold (tune)", "--")
+            _vline(ax2, test_loss, "keep threshold (test)", "-.")
+        ax2.set_xlabel("QoS loss")
         ax2.set_ylabel("speedup (baseline = 1)")
-        ax2.set_title("best configs: tune vs test")
+        ax2.set_title("best configs: tune vs test set")
         ax2.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig

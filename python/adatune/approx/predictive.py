@@ -22,6 +22,7 @@ import logging
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from ..errors import ArgumentError, ArgumentTypeError, RecordError
 from .app import ApproxApp, KnobsT
 from .config import Config
 from .tuner import ApproxTuner
@@ -46,10 +47,10 @@ class ModeledApp(ApproxApp):
                 if k is self.baseline_knob:
                     return 1.0
                 if "speedup" not in k.kwargs:
-                    raise ValueError(f"{self.name}: knob {knob!r} has no 'speedup'; pass ApproxKnob(..., "
+                    raise ArgumentError(f"{self.name}: knob {knob!r} has no 'speedup'; pass ApproxKnob(..., "
                                      f"speedup=...) or override knob_speedup()")
                 return float(k.kwargs["speedup"])
-        raise ValueError(f"{self.name}: operator {op!r} has no knob {knob!r}")
+        raise ArgumentError(f"{self.name}: operator {op!r} has no knob {knob!r}")
 
 
 class LinearCostModel:
@@ -58,13 +59,13 @@ class LinearCostModel:
     def __init__(self, app: ModeledApp):
         costs = app.op_costs()
         if set(costs) != set(app.op_knobs):
-            raise ValueError(f"{app.name}: op_costs() must name exactly the operators {app.ops}")
+            raise ArgumentError(f"{app.name}: op_costs() must name exactly the operators {app.ops}")
         self.op_costs = {op: float(c) for op, c in costs.items()}
         self.speedups = {(op, k.name): float(app.knob_speedup(op, k.name))
                          for op, ks in app.op_knobs.items() for k in ks}
         bad = [key for key, s in self.speedups.items() if not s > 0]
         if bad:
-            raise ValueError(f"{app.name}: knob speedups must be > 0, got {bad}")
+            raise ArgumentError(f"{app.name}: knob speedups must be > 0, got {bad}")
 
     def predict(self, knobs: KnobsT) -> float:
         return sum(self.op_costs[op] / self.speedups[(op, k)] for op, k in knobs.items())
@@ -119,7 +120,8 @@ class AdditiveQoSModel:
             with open(self.cache_path, encoding="utf-8") as f:
                 d = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f"AdditiveQoSModel: cache {self.cache_path} is not JSON (line {e.lineno})") from None
+            raise RecordError("bad_json", f"AdditiveQoSModel: cache {self.cache_path} is not JSON "
+                                          f"(line {e.lineno})") from None
         if d.get("app") != self.app.name or sorted(d.get("single", {})) != self._expected_keys():
             logger.info("QoS profile cache %s does not match %s: re-profiling", self.cache_path, self.app.name)
             return None
@@ -169,9 +171,9 @@ class PredictiveApproxTuner(ApproxTuner):
 
     def __init__(self, app: ModeledApp, cache_dir: Union[None, str, os.PathLike] = None, progress: bool = True):
         if not isinstance(app, ModeledApp):
-            raise ValueError(f"PredictiveApproxTuner: app must be a ModeledApp, got {type(app).__name__}")
+            raise ArgumentTypeError(f"PredictiveApproxTuner: app must be a ModeledApp, got {type(app).__name__}")
         if cache_dir is not None and not os.path.isdir(cache_dir):
-            raise ValueError(f"PredictiveApproxTuner: cache_dir {cache_dir} is not a directory")
+            raise ArgumentError(f"PredictiveApproxTuner: cache_dir {cache_dir} is not a directory")
         super().__init__(app, progress=progress)
         self.cache_dir = cache_dir
         self.model_configs: List[Config] = []
@@ -179,7 +181,7 @@ class PredictiveApproxTuner(ApproxTuner):
 
     def tune(self, max_iter: int, qos_tuner_threshold: float, qos_keep_threshold: Optional[float] = None,
              is_threshold_relative: bool = False, take_best_n: Optional[int] = None,
-             test_configs: bool = True, app_kwargs: Optional[Dict[str, Any]] = None, tuner: Any = "rfei",
+             test_configs: bool = True, app_kwargs: Optional[Dict[str, Any]] = None, *, tuner: Any = "rfei",
              seed: Optional[int] = None, tuner_kwargs: Optional[Dict[str, Any]] = None,
              stop_when: Any = None) -> List[Config]:
         """As :meth:`ApproxTuner.tune`; ``max_iter`` counts model evaluations, and the

@@ -17,6 +17,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .._checks import check_int, check_number, check_positive_int, check_seed
 from .app import KnobsT
 from .config import Config
 from .knobs import ApproxKnob
@@ -42,9 +43,11 @@ class SyntheticApp(ModeledApp):
 
     def __init__(self, n_ops: int = 5, n_knobs: int = 6, gamma: float = 0.5, test_scale: float = 1.1,
                  seed: int = 0):
-        if n_ops < 1 or n_knobs < 2:
-            raise ValueError(f"SyntheticApp: need n_ops >= 1 and n_knobs >= 2, got {n_ops}, {n_knobs}")
-        rng = np.random.default_rng(seed)
+        n_ops = check_positive_int(n_ops, "n_ops", "SyntheticApp")
+        n_knobs = check_int(n_knobs, "n_knobs", "SyntheticApp", low=2)
+        gamma = check_number(gamma, "gamma", "SyntheticApp")
+        test_scale = check_number(test_scale, "test_scale", "SyntheticApp", low=0.0)
+        rng = np.random.default_rng(check_seed(seed, "seed", "SyntheticApp"))
         self.weights = rng.uniform(0.5, 2.0, n_ops)
         speed = np.ones((n_ops, n_knobs))
         loss = np.zeros((n_ops, n_knobs))
@@ -64,7 +67,7 @@ class SyntheticApp(ModeledApp):
         return f"synthetic{self._n_ops}x{self._n_knobs}"
 
     def _choice(self, with_approxes: KnobsT) -> np.ndarray:
-        knobs = self.check_config(with_approxes)
+        knobs = self.check_config(self.add_baseline_to_knobs(with_approxes))
         return np.array([0 if knobs[op] == "exact" else int(knobs[op][1:]) for op in self.op_knobs])
 
     def _qos_cost(self, choice: np.ndarray, is_test: bool) -> Tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from .._checks import check_callable, check_mapping, check_number, check_positive_int, check_seed
+from ..errors import ArgumentError, ArgumentTypeError, NotTunedError
 from ..space import ConfigSpace
 from .app import ApproxApp, KnobsT
 from .config import Config, dump_configs, load_configs
@@ -25,7 +27,8 @@ class ApproxTuner:
     After :meth:`tune`:
 
     * :attr:`all_configs` -- every measured config (cost relative to the baseline);
-    * :attr:`kept_configs` -- those whose tuning QoS clears the keep threshold;
+    * :attr:`kept_configs` -- those whose tuning QoS clears the keep threshold
+      (``qos >= threshold``: a relative threshold of 0 keeps the baseline);
     * :attr:`best_configs_prefilter` -- the front of the kept ones (``take_best_n``);
     * :attr:`best_configs` -- those re-measured on the test inputs that still clear
       the keep threshold there (all of the prefilter set when ``test_configs=False``).
@@ -39,7 +42,7 @@ class ApproxTuner:
 
     def __init__(self, app: ApproxApp, progress: bool = True):
         if not isinstance(app, ApproxApp):
-            raise ValueError(f"ApproxTuner: app must be an ApproxApp, got {type(app).__name__}")
+            raise ArgumentTypeError(f"ApproxTuner: app must be an ApproxApp, got {type(app).__name__}")
         self.app = app
         self.progress = bool(progress)
         self.space = ConfigSpace()
@@ -61,11 +64,17 @@ class ApproxTuner:
         self.search = None
         self.n_evaluations = 0
         self._tuned = False
+        self._tested = False
 
     @property
     def tuned(self) -> bool:
         """Whether :meth:`tune` has completed."""
         return self._tuned
+
+    @property
+    def tested(self) -> bool:
+        """Whether the last :meth:`tune` re-measured its best configs on the test inputs."""
+        return self._tested
 
     # ------------------------------------------------------------------ conversions
     def knobs_of(self, index: int) -> KnobsT:
@@ -80,11 +89,19 @@ class ApproxTuner:
     # ------------------------------------------------------------------ tuning
     def tune(self, max_iter: int, qos_tuner_threshold: float, qos_keep_threshold: Optional[float] = None,
              is_threshold_relative: bool = False, take_best_n: Optional[int] = None,
-             test_configs: bool = True, app_kwargs: Optional[Dict[str, Any]] = None,
+             test_configs: bool = True, app_kwargs: Optional[Dict[str, Any]] = None, *,
              tuner: Union[str, Callable[..., SearchStrategy]] = "rfei", seed: Optional[int] = None,
              tuner_kwargs: Optional[Dict[str, Any]] = None,
              stop_when: Optional[Callable[["ApproxTuner"], bool]] = None) -> List[Config]:
         """Measure up to ``max_iter`` configs and return the best ones.
+
+        The first seven parameters are predtuner's, in its order and with its defaults;
+        the rest are keyword-only. The baseline is measured as the full configuration
+        :attr:`ApproxApp.baseline_config` (``app.add_baseline_to_knobs({})``), once on the
+        tuning inputs (QoS and the cost every config is divided by) and, when test QoS
+        or relative thresholds need it, once on the test inputs. Apps that accept
+        abbreviated configs and apps that require full ones both take it. Every config
+        the search proposes is passed whole.
 
         Parameters
         ----------
@@ -120,14 +137,16 @@ class ApproxTuner:
             ``stop_when(tuner) -> bool``, asked after every batch: end the search early
             (e.g. once a target speedup is reached). :attr:`all_configs` is up to date.
         """
-        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-            raise ValueError(f"tune: max_iter must be a positive int, got {max_iter!r}")
-        for nm, v in (("qos_tuner_threshold", qos_tuner_threshold), ("qos_keep_threshold", qos_keep_threshold)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer))
-                                  or not math.isfinite(float(v))):
-                raise ValueError(f"tune: {nm} must be a finite number, got {v!r}")
-        if app_kwargs is not None and not isinstance(app_kwargs, Mapping):
-            raise ValueError(f"tune: app_kwargs must be a dict, got {app_kwargs!r}")
+        max_iter = check_positive_int(max_iter, "max_iter", "tune")
+        qos_tuner_threshold = check_number(qos_tuner_threshold, "qos_tuner_threshold", "tune")
+        qos_keep_threshold = check_number(qos_keep_threshold, "qos_keep_threshold", "tune", allow_none=True)
+        take_best_n = check_positive_int(take_best_n, "take_best_n", "tune", allow_none=True)
+        check_mapping(app_kwargs, "app_kwargs", "tune", allow_none=True)
+        check_mapping(tuner_kwargs, "tuner_kwargs", "tune", allow_none=True)
+        check_callable(stop_when, "stop_when", "tune", allow_none=True)
+        check_seed(seed, "seed", "tune")
+        if not (isinstance(tuner, str) or callable(tuner)):
+            raise ArgumentTypeError(f"tune: tuner must be a tuner name or a factory, got {tuner!r}")
         self._reset()
         self._app_kwargs = dict(app_kwargs or {})
         rng = np.random.default_rng(seed)
@@ -138,7 +157,7 @@ class ApproxTuner:
             self.search = tuner(self.space, self.tuner_threshold, rng, baseline_qos=b_qos, app_name=self.app.name,
                                 **dict(tuner_kwargs or {}))
             if not isinstance(self.search, SearchStrategy):
-                raise ValueError(f"tune: the tuner factory returned {self.search!r}, not a SearchStrategy")
+                raise ArgumentTypeError(f"tune: the tuner factory returned {self.search!r}, not a SearchStrategy")
         else:
             kw = dict(tuner_kwargs or {})
             if tuner == "rfei":
@@ -149,19 +168,20 @@ class ApproxTuner:
         self.all_configs.append(Config(b_qos, 1.0, base))
         self.search.visited.add(base_idx)
         self.search.observe([base_idx], [b_qos], [1.0])  # the baseline is known data for every search
-        if stop_when is not None and not callable(stop_when):
-            raise ValueError(f"tune: stop_when must be callable, got {stop_when!r}")
-        self._search_loop(int(max_iter), stop_when)
+        self._search_loop(max_iter, stop_when)
 
         return self._select(take_best_n, test_configs)
 
     def _setup_thresholds(self, qos_tuner_threshold: float, qos_keep_threshold: Optional[float],
                           is_threshold_relative: bool, test_configs: bool) -> None:
         """Measure the baseline and turn the arguments into absolute thresholds."""
+        # The full baseline config, not predtuner's `{}`: an app that completes
+        # abbreviated configs with add_baseline_to_knobs keeps the given entries, and an
+        # app that indexes every operator would fail on `{}`.
         base = self.app.baseline_config
         b_qos, b_cost = self._measure_raw(base, is_test=False)
         if not (math.isfinite(b_cost) and b_cost > 0):
-            raise ValueError(f"tune: the baseline of {self.app.name} measured cost {b_cost}; need > 0")
+            raise ArgumentError(f"tune: the baseline of {self.app.name} measured cost {b_cost}; need > 0")
         self.baseline_tune_qos, self.baseline_cost = b_qos, b_cost
         if test_configs or is_threshold_relative:
             self.baseline_test_qos = self._measure_raw(base, is_test=True)[0]
@@ -183,6 +203,7 @@ class ApproxTuner:
             for c in self.best_configs_prefilter:
                 c.test_qos = self._measure_raw(c.knobs, is_test=True)[0]
             self.best_configs = [c for c in self.best_configs_prefilter if c.test_qos >= self.test_keep_threshold]
+            self._tested = True
         else:
             self.best_configs = list(self.best_configs_prefilter)
         self._tuned = True
@@ -201,7 +222,7 @@ class ApproxTuner:
                 out.append(np.zeros((len(knobs), 0)))
                 continue
             if len(dims) > 1:
-                raise ValueError(f"{self.app.name}: knobs of operator {op!r} give features of different "
+                raise ArgumentError(f"{self.app.name}: knobs of operator {op!r} give features of different "
                                  f"lengths {sorted(dims)}")
             d = dims.pop()
             out.append(np.array([np.zeros(d) if f is None else np.asarray(f, np.float64) for f in feats]))
@@ -212,9 +233,9 @@ class ApproxTuner:
         try:
             qos, cost = (float(v) for v in out)
         except (TypeError, ValueError):
-            raise ValueError(f"{self.app.name}.measure_qos_cost must return (qos, cost), got {out!r}") from None
+            raise ArgumentTypeError(f"{self.app.name}.measure_qos_cost must return (qos, cost), got {out!r}") from None
         if not math.isfinite(qos):
-            raise ValueError(f"{self.app.name}.measure_qos_cost returned a non-finite QoS {qos} for {knobs}")
+            raise ArgumentError(f"{self.app.name}.measure_qos_cost returned a non-finite QoS {qos} for {knobs}")
         self.n_evaluations += 1
         return qos, cost
 
@@ -237,7 +258,7 @@ class ApproxTuner:
                     qos, cost = self._measure_raw(knobs, is_test=False)
                     rel = cost / self.baseline_cost
                     if not (math.isfinite(rel) and rel > 0):
-                        raise ValueError(f"{self.app.name}.measure_qos_cost returned cost {cost} for {knobs}")
+                        raise ArgumentError(f"{self.app.name}.measure_qos_cost returned cost {cost} for {knobs}")
                     self.all_configs.append(Config(qos, rel, knobs))
                     qs.append(qos)
                     sps.append(1.0 / rel)
@@ -256,15 +277,23 @@ class ApproxTuner:
                 bar.close()
 
     # ------------------------------------------------------------------ persistence
-    def dump_configs(self, path: Union[str, os.PathLike], best_only: bool = True) -> None:
-        """Write the best configs (or all measured ones) to ``path`` as JSON."""
+    def dump_configs(self, filepath: Union[str, os.PathLike], best_only: bool = True) -> None:
+        """Write configs to ``filepath`` as JSON (parent directories created).
+
+        Parameters
+        ----------
+        filepath : path
+        best_only : bool, default True
+            ``True``: :attr:`best_configs` (after the test-set filter, when used);
+            ``False``: every config within the keep threshold (:attr:`kept_configs`).
+        """
         if not self._tuned:
-            raise ValueError("dump_configs: call tune() first")
+            raise NotTunedError("dump_configs: no tuning session has run; call tune() first")
         meta = {"app": self.app.name, "baseline_tune_qos": self.baseline_tune_qos,
                 "baseline_test_qos": self.baseline_test_qos, "tuner_threshold": self.tuner_threshold,
                 "tune_keep_threshold": self.tune_keep_threshold, "test_keep_threshold": self.test_keep_threshold,
                 "best_only": bool(best_only)}
-        dump_configs(self.best_configs if best_only else self.all_configs, path, meta)
+        dump_configs(self.best_configs if best_only else self.kept_configs, filepath, meta)
 
     @staticmethod
     def load_configs(path: Union[str, os.PathLike]) -> List[Config]:
