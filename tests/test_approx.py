@@ -369,7 +369,7 @@ def test_local_share_plans_neighbours_of_the_front(mode):
     app = SyntheticApp(n_ops=4, n_knobs=5, seed=3)
     t = ApproxTuner(app, progress=False)
     s = ConstrainedEISearch(t.space, 95.0, np.random.default_rng(0), 100.0, plan_size=10, local_share=1.0,
-                            local_mode=mode, eps_range=(0.0, 0.0))
+                            local_mode=mode, epsilon=0.0)
     idx = s.propose(20)  # random: no fit yet
     qos, sp = [], []
     for i in idx:

@@ -9,11 +9,11 @@ It walks through the two ways adatune picks multipliers for the layers of a netw
 1. **Error-model matching** (``select_multipliers``): estimate, from the layers' value
    histograms and each multiplier's 256x256 error map, how much noise a multiplier adds
    to a layer's output, and take the cheapest one within a noise budget. No accuracy is
-   measured during the choice.
+   measured during the choice; ``deploy_multipliers`` then puts a choice into the network.
 2. **Autotuning** (``ApproxTuner``): treat each layer as an operator whose knobs are the
    multipliers, measure accuracy (QoS) and relative energy (cost), and search for the
-   configs that are cheapest at each accuracy, with a random-forest constrained
-   expected-improvement search. Then re-check the chosen configs on held-apart test data.
+   configs that are cheapest at each accuracy, with a random-forest expected
+   hypervolume improvement search. Then re-check the chosen configs on held-apart test data.
 
 Energy here is a *proxy* (kept partial-product bits of each multiplier), not a silicon
 measurement; see ``adatune.approx.multipliers``.
@@ -23,7 +23,7 @@ import logging
 import os
 import tempfile
 
-from adatune.approx import ApproxTuner, load_configs
+from adatune.approx import ApproxTuner, deploy_multipliers, load_configs
 from adatune.approx.digits import DigitsApp
 from adatune.approx.predictive import PredictiveApproxTuner
 
@@ -42,7 +42,7 @@ def main() -> None:
     print(f"{app}: layers {app.ops}, multipliers {list(app.multipliers)}")
     print(f"float model accuracy: tune {app.net.float_accuracy('tune'):.2f} %, "
           f"test {app.net.float_accuracy('test'):.2f} %")
-    base_qos, _ = app.measure_qos_cost(app.baseline_config, is_test=False)
+    base_qos, _ = app.measure_qos_cost({}, is_test=False)  # {}: every layer exact
     print(f"int8 model, exact multipliers: tune accuracy {base_qos:.2f} %")
 
     # --- 1. error-model matching, for a few noise budgets
@@ -53,6 +53,10 @@ def main() -> None:
         acc, energy = app.measure_qos_cost(cfg, is_test=False)
         print(f"  max_noise {max_noise:4.2f}: {cfg}  energy {info.relative_energy_consumption:.3f}  "
               f"accuracy {acc:.2f} %")
+    # deploy one choice into the network itself: its own int8 forward pass now uses it
+    deploy_multipliers(app.net, app.select_multipliers(0.1), app.multipliers)
+    print(f"  deployed (max_noise 0.10): {({n: m.name for n, m in app.net.layer_multipliers.items()})}, "
+          f"test accuracy {app.net.accuracy('test'):.2f} %")
 
     # --- 2. autotuning: at most 2 points of accuracy lost, on tune and on test data
     tuner = ApproxTuner(app)
