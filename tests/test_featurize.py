@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _shared_data import DATA, require_shared
 from adatune.featurize import (FeatureEncoder, estimate_flops, featurize_log,
                                record_features, record_values)
 from adatune.records import Record, encode, iter_records, target_dirname
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NNFUSION = DATA / "autotvm" / "nnfusion_osdi20"
+
+pytestmark = require_shared(NNFUSION, DATA / "metaschedule" / "web-llm")
 
 DENSE_ARGS = [["TENSOR", [4, 8], "float32"], ["TENSOR", [2, 8], "float32"]]  # 128 FLOPs
 

@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from _shared_data import DATA, require_shared
 from adatune.featurize import featurize_log
 from adatune.records import decode, encode
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[1] / "shared" / "data"
 NNFUSION = DATA / "autotvm" / "nnfusion_osdi20"
 WEBLLM = DATA / "metaschedule" / "web-llm"
+
+pytestmark = require_shared(NNFUSION, WEBLLM)
 GOLDEN = HERE / "data" / "featurize_golden"
 
 
@@ -146,17 +148,15 @@ def _edge_lines() -> list:
 def test_fast_path_equals_record_path(tmp_path, monkeypatch, buffer_rows):
     """Every line, valid or not, gives the same tables and accounting whether the
     fast line path or the Record path (decode + record_values) featurizes it."""
-    import adatune.featurize._linepath as linepath
+    from adatune.records import get_format
 
     src = _build_input(tmp_path / "in")
     with open(src / "mixed.log", "a") as f:
         f.write("\n".join(_edge_lines()) + "\n")
     fast = featurize_log(src, tmp_path / "fast", buffer_rows=buffer_rows)
 
-    def refuse(line):
-        raise ValueError("fast path off")
-
-    monkeypatch.setattr(linepath, "_loads", refuse)
+    # a format without a plain decode is featurized through records only
+    monkeypatch.setattr(get_format("autotvm"), "decode_plain", None)
     slow = featurize_log(src, tmp_path / "slow", buffer_rows=buffer_rows)
     assert _summary(fast) == _summary(slow)
     assert fast.summary.rejected > 20  # the invalid edge lines were seen and refused

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-import adatune.records.reader as reader
+import adatune.records.lines as reader
+from _shared_data import DATA, require_shared
 from adatune.records import ReadSummary
-from adatune.records.reader import iter_log_lines
+from adatune.records.lines import iter_log_lines
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DENSE = DATA / "autotvm" / "nnfusion_osdi20" / "all_tuned_topi_dense.1000.log"
+
+pytestmark = require_shared(DENSE)
 
 
 def _reference(path: Path, start: int = 0, end=None):

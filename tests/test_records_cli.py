@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from _postgres import postgres_url  # noqa: F401  (session fixture)
+from _shared_data import DATA, require_shared
 from adatune.cli import main
 from adatune.records import iter_records, load_best
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DENSE = DATA / "autotvm" / "nnfusion_osdi20" / "all_tuned_topi_dense.1000.log"
 
-pytestmark = pytest.mark.skipif(not DENSE.is_file(), reason="shared data missing")
+pytestmark = require_shared(DENSE, DATA / "metaschedule" / "web-llm")
 
 
 def test_summary(capsys, tmp_path):

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from _shared_data import DATA, require_shared
 from adatune.records import (Record, RecordError, ReadSummary, decode, encode, infer_layout,
                              iter_records, layout_family, read_records, workload_key)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NNFUSION = DATA / "autotvm" / "nnfusion_osdi20"
 MS = DATA / "metaschedule"
 
@@ -30,7 +30,7 @@ NNFUSION_LINES = {
     "relay_deepspeech2_tuned_conv2d.1000.log": 2000,
 }
 
-pytestmark = pytest.mark.skipif(not NNFUSION.is_dir(), reason="shared data missing")
+pytestmark = require_shared(NNFUSION, MS / "web-llm", MS / "mlc-llm-vicuna-v1-7b")
 
 
 @pytest.mark.parametrize("name", sorted(NNFUSION_LINES))
@@ -212,7 +212,7 @@ def test_workload_keys_are_stable_and_container_blind():
     assert a == b == 'conv2d(["TENSOR",[1,3,224,224],"float32"],[1,1],"NCHW")'
     assert hash(a) == hash(b)
     assert workload_key("dense", [1, 2]) != workload_key("dense", [2, 1])
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="task_name"):
         workload_key(None, [])
 
 

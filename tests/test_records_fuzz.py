@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _shared_data import DATA, require_shared
 from adatune.records import ReadSummary, RecordError, decode, encode, iter_records
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LOG = DATA / "autotvm" / "nnfusion_osdi20" / "all_tuned_topi_dense.1000.log"
 
-pytestmark = pytest.mark.skipif(not LOG.is_file(), reason="shared data missing")
+pytestmark = require_shared(LOG)
 
 
 def _valid_lines():

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 
 from _postgres import postgres_url  # noqa: F401  (session fixture)
+from _shared_data import DATA, require_shared
 from adatune.records import (SQLRecordsStore, iter_records, load_best, normalize_url,
                              open_store)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NNFUSION = DATA / "autotvm" / "nnfusion_osdi20"
 DENSE = NNFUSION / "all_tuned_topi_dense.1000.log"
 CONV = NNFUSION / "relay_deepspeech2_tuned_conv2d.1000.log"
 
-pytestmark = pytest.mark.skipif(not NNFUSION.is_dir(), reason="shared data missing")
+pytestmark = require_shared(DENSE, CONV, DATA / "metaschedule" / "web-llm")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -144,8 +144,12 @@ def test_commit_skips_failed_and_validates(tmp_path):
     assert failed and store.commit(failed) == 0 and store.count() == 0
     with pytest.raises(ValueError, match="nbest"):
         store.commit(records, nbest=0)
-    with pytest.raises(ValueError, match="Record"):
+    with pytest.raises(TypeError, match="Record"):
         store.commit(["not a record"])
+    with pytest.raises(TypeError, match="commit_batch"):
+        SQLRecordsStore(tmp_path / "b.db", commit_batch="10")
+    with pytest.raises(ValueError, match="commit_batch"):
+        SQLRecordsStore(tmp_path / "b.db", commit_batch=0)
     # the same record pushed with another cost is another record
     r = next(r for r in records if r.ok)
     assert store.commit([r, replace(r, costs=(r.costs[0] * 2,))]) == 2

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from _shared_data import DATA, require_shared
+from adatune.errors import NoRecordError
 from adatune.records import (ReadSummary, Record, TuneRecords, create_records_by_workloads,
                              encode, iter_records, load_best, read_records)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NNFUSION = DATA / "autotvm" / "nnfusion_osdi20"
 DENSE = NNFUSION / "all_tuned_topi_dense.1000.log"
 
-pytestmark = pytest.mark.skipif(not NNFUSION.is_dir(), reason="shared data missing")
+pytestmark = require_shared(NNFUSION, DATA / "metaschedule")
 
 
 def _rec(cost, index=0, layout="NCHW", error_no=0, tile_ic=None, target="llvm"):
@@ -56,10 +57,12 @@ def test_nbest_bound_failed_records_and_duplicates():
         tr.push(_rec(1.0, target="cuda"))
     with pytest.raises(ValueError, match="nbest"):
         TuneRecords("llvm", "k", nbest=0)
+    with pytest.raises(TypeError, match="nbest"):
+        TuneRecords("llvm", "k", nbest=2.0)
     empty = TuneRecords("llvm", "k")
-    with pytest.raises(IndexError):
+    with pytest.raises(NoRecordError, match="empty"):
         empty.peak()
-    with pytest.raises(IndexError):
+    with pytest.raises(NoRecordError, match="empty"):
         empty.pop()
 
 

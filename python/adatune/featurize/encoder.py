@@ -7,7 +7,8 @@ from typing import Dict, Iterable, List, Union
 
 import numpy as np
 
-from ..records.record import Record
+from ..errors import ArgumentError
+from ..records import Record
 from .features import record_features
 
 __all__ = ["FeatureEncoder"]
@@ -30,7 +31,8 @@ class FeatureEncoder:
                  categorical: Dict[str, Dict[str, int]]):
         unknown = [c for c in columns if c not in numeric and c not in categorical]
         if unknown:
-            raise ValueError(f"columns {unknown} are neither numeric nor categorical")
+            raise ArgumentError(f"FeatureEncoder: columns {unknown} are neither numeric nor "
+                                "categorical")
         self.columns = list(columns)
         self.numeric = numeric
         self.categorical = categorical
@@ -43,7 +45,7 @@ class FeatureEncoder:
             meta = json.load(f)
         for key in ("columns", "numeric", "categorical"):
             if key not in meta:
-                raise ValueError(f"{path}: not a featurize meta file (no {key!r})")
+                raise ArgumentError(f"{path}: not a featurize meta file (no {key!r})")
         return cls(meta["columns"], meta["numeric"], meta["categorical"])
 
     def transform(self, records: Iterable[Record]) -> np.ndarray:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
 
-from ..records.record import Record
-from ..records.workload import _name_hints
+from ..records import Record
+from ..records.workload import layout_depends_on_config
 
-__all__ = ["record_features", "record_values", "label_of", "LABEL_GFLOPS",
+__all__ = ["record_features", "record_values", "label_of", "flatten_values", "LABEL_GFLOPS",
            "LABEL_INV_COST"]
 
 LABEL_GFLOPS = "gflops"
@@ -34,7 +34,7 @@ _LIST_KINDS = {"sp": "sp", "re": "re", "an": "an"}
 _SCALARS = frozenset((int, float, str))
 
 
-def _flatten(value: Any, out: List[Any]) -> None:
+def flatten_values(value: Any, out: List[Any]) -> None:
     """Append the leaves of ``value`` (lists/tuples, tensor tags dropped) to ``out``."""
     kind = type(value)
     if kind is list or kind is tuple:
@@ -44,7 +44,7 @@ def _flatten(value: Any, out: List[Any]) -> None:
             if type(item) in _SCALARS:
                 out.append(item)
             else:
-                _flatten(item, out)
+                flatten_values(item, out)
     elif kind is bool:
         out.append(int(value))
     elif value is None:
@@ -53,7 +53,7 @@ def _flatten(value: Any, out: List[Any]) -> None:
         out.append(value)
     elif isinstance(value, dict):
         for key in sorted(value):
-            _flatten(value[key], out)
+            flatten_values(value[key], out)
     else:
         out.append(str(value))
 
@@ -73,7 +73,7 @@ def record_features(record: Record) -> List[Tuple[str, Any]]:
     """``[(name, value)]`` of one record, in a stable order (label not included)."""
     feats: List[Tuple[str, Any]] = []
     flat: List[Any] = []
-    _flatten(record.args, flat)
+    flatten_values(record.args, flat)
     feats.extend((f"in_{i}", v) for i, v in enumerate(flat))
     feats.append(("attr_layout", record.layout))
     extra = record.extra
@@ -89,7 +89,7 @@ def record_features(record: Record) -> List[Tuple[str, Any]]:
                     inst, value = decision
                     if isinstance(value, list):
                         vals: List[Any] = []
-                        _flatten(value, vals)
+                        flatten_values(value, vals)
                         feats.extend((f"ms_d{inst}_{i}", v) for i, v in enumerate(vals))
                     else:
                         feats.append((f"ms_d{inst}", _scalar(value)))
@@ -101,7 +101,7 @@ def record_features(record: Record) -> List[Tuple[str, Any]]:
             feats.append((f"ot_{name}", _scalar(value)))
         elif isinstance(value, list):
             vals = []
-            _flatten(value, vals)
+            flatten_values(value, vals)
             feats.extend((f"{kind}_{name}_{i}", v) for i, v in enumerate(vals))
         else:
             feats.append((f"{kind}_{name}", _scalar(value)))
@@ -121,12 +121,12 @@ def record_values(record: Record, cache: Optional[list] = None) -> Tuple[tuple, 
     """
     args = record.args
     if cache and cache[0] == record.task_name and cache[1] == args and \
-            not _name_hints(record.task_name)[0]:
+            not layout_depends_on_config(record.task_name):
         vals = list(cache[2])  # flattened arguments and the layout
         n_in = len(vals) - 1
     else:
         vals = []
-        _flatten(args, vals)
+        flatten_values(args, vals)
         n_in = len(vals)
         vals.append(record.layout)
         if cache is not None:
@@ -152,7 +152,7 @@ def record_values(record: Record, cache: Optional[list] = None) -> Tuple[tuple, 
                 shape.append((knob[0], knob[1], len(value)))
                 continue
             flat: List[Any] = []
-            _flatten(value, flat)
+            flatten_values(value, flat)
             if len(flat) != len(value):  # nested knob values: name them one by one
                 feats = record_features(record)
                 return ("named", tuple(n for n, _ in feats)), [v for _, v in feats]

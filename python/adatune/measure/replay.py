@@ -18,27 +18,21 @@ each measurement.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..errors import ArgumentError, NoRecordError, RecordError
+from ..records import ReadSummary, format_of, get_format, read_records
+from ..space import ConfigSpace
 from .measure import MeasureErrorNo, MeasureInput, MeasureResult
 
 __all__ = ["ReplayEntry", "ReplaySpace", "ReplayRunner", "load_replay"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-_KT_ERRORS = {
-    "CompilationFailedConfig": MeasureErrorNo.COMPILE_DEVICE,
-    "RuntimeFailedConfig": MeasureErrorNo.RUNTIME_DEVICE,
-    "InvalidConfig": MeasureErrorNo.INSTANTIATION_ERROR,
-    "ErrorConfig": MeasureErrorNo.UNKNOWN_ERROR,
-}
-
 
 class ReplayEntry:
     """What was recorded for one config.
@@ -150,30 +144,27 @@ class ReplaySpace:
 
         Raises
         ------
-        ValueError
-            Naming the file and line of the first malformed line, or when the log
-            holds several workloads and ``workload`` is not given.
+        RecordError
+            Naming the file and line of the first malformed line.
+        ArgumentError
+            When the file does not exist, or holds several workloads and ``workload``
+            is not given.
+        NoRecordError
+            When the log holds no record (of ``workload``).
         """
-        from ..records import read_records
-        from ..space import ConfigSpace
-
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"replay: no such file: {path}")
+        path = _existing(path)
         records, summary = read_records(path)
-        if summary.rejected:
-            err = summary.errors[0]
-            raise ValueError(f"{err.path}:{err.line}: malformed record ({err.reason}): {err.message}"
-                             + (f" (and {summary.rejected - 1} more)" if summary.rejected > 1 else ""))
+        _raise_first_error(summary)
         if not records:
-            raise ValueError(f"{path}: no records")
+            raise NoRecordError(f"{path}: no records")
         keys = sorted({r.workload_key for r in records})
         if workload is None and len(keys) > 1:
-            raise ValueError(f"{path}: {len(keys)} workloads ({', '.join(keys[:3])}...); pass workload=")
+            raise ArgumentError(f"{path}: {len(keys)} workloads ({', '.join(keys[:3])}...); "
+                                "pass workload=")
         key = workload or keys[0]
         records = [r for r in records if r.workload_key == key]
         if not records:
-            raise ValueError(f"{path}: no records of workload {workload!r}")
+            raise NoRecordError(f"{path}: no records of workload {workload!r}")
         # One record per logged index (a re-measured config keeps its first record).
         by_index: Dict[int, Any] = {}
         for r in records:
@@ -188,13 +179,7 @@ class ReplaySpace:
             space = ConfigSpace.from_records(entities)
         entries: Dict[int, ReplayEntry] = {}
         for r in recs:
-            idx = space.index_of([list(e) for e in r.entity])
-            if r.error_no == 0 and r.ok:
-                times = tuple(float(c) for c in r.costs)
-                entries[idx] = ReplayEntry(0, r.mean_cost, times, r.all_cost)
-            else:
-                code = r.error_no if r.error_no else int(MeasureErrorNo.UNKNOWN_ERROR)
-                entries[idx] = ReplayEntry(code, math.inf, (), r.all_cost, str(r.costs[:1]))
+            entries[space.index_of([list(e) for e in r.entity])] = _entry(r)
         space.add_constraint(_Recorded(frozenset(entries)))
         first = records[0]
         return cls(first.task_name, first.args, first.target, space, entries, path)
@@ -203,90 +188,65 @@ class ReplaySpace:
     def from_kernel_tuner_cache(cls, path: PathLike) -> "ReplaySpace":
         """Read a Kernel Tuner cache file (JSON, optionally ``.gz``); times in ms.
 
+        The file is read by the records layer's Kernel Tuner format: one knob per
+        tuning parameter (its candidates as listed in ``tune_params``), one entry per
+        cached config, at the index the format gives it.
+
         Raises
         ------
-        ValueError
-            Naming the file (and line for JSON syntax errors) when it is not a
-            readable cache file or an entry has no usable time.
+        RecordError
+            Naming the file and line when it is not a readable cache file or an entry
+            has no usable time.
         """
-        from ..space import ConfigSpace
-
-        path = os.fspath(path)
-        data = _load_json(path)
-        if not isinstance(data, dict) or "cache" not in data or "tune_params" not in data:
-            raise ValueError(f"{path}: not a Kernel Tuner cache file (needs 'tune_params' and 'cache')")
-        tune_params = data["tune_params"]
-        params = data.get("tune_params_keys") or list(tune_params)
+        path = _existing(path)
+        fmt = get_format("kernel_tuner")
+        summary = ReadSummary()
+        cache = fmt.context(Path(path), summary)
+        records = [] if cache is None else list(fmt.records_of(path, summary, cache))
+        _raise_first_error(summary)
         space = ConfigSpace()
-        for p in params:
-            if p not in tune_params or not isinstance(tune_params[p], list) or not tune_params[p]:
-                raise ValueError(f"{path}: tune_params[{p!r}] must be a non-empty list")
-            space.define_knob(p, list(tune_params[p]))
-        pos = {p: {_kt_str(v): k for k, v in enumerate(tune_params[p])} for p in params}
-        radices = space.radices
-        entries: Dict[int, ReplayEntry] = {}
-        for key, entry in data["cache"].items():
-            values = key.split(",")
-            if len(values) != len(params) or not isinstance(entry, dict):
-                raise ValueError(f"{path}: cache entry {key!r} does not match tune_params {params}")
-            idx, mult = 0, 1
-            for p, v, radix in zip(params, values, radices):
-                digit = pos[p].get(v)
-                if digit is None:
-                    raise ValueError(f"{path}: cache entry {key!r}: {p}={v} is not in tune_params")
-                idx += digit * mult
-                mult *= radix
-            entries[idx] = _kt_entry(path, key, entry)
+        for p in cache.params:
+            space.define_knob(p, list(cache.values[p]))
+        entries = {r.config_index: _entry(r) for r in records}
         space.add_constraint(_Recorded(frozenset(entries)))
-        name = str(data.get("kernel_name", os.path.basename(path)))
-        return cls(name, (data.get("problem_size"),), str(data.get("device_name", "unknown")),
-                   space, entries, path)
+        return cls(cache.kernel_name, (cache.problem_size,), cache.device_name, space, entries,
+                   path)
 
     @classmethod
     def load(cls, path: PathLike, workload: Optional[str] = None) -> "ReplaySpace":
-        """Read either format, told apart by content (a JSON object with ``cache``)."""
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(f"replay: no such file: {path}")
-        opener = gzip.open if path.endswith(".gz") else open
-        try:
-            with opener(path, "rt") as f:
-                head = f.read(4096)
-        except (OSError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path}: cannot read: {err}") from err
-        if '"cache"' in head or '"tune_params"' in head:
+        """Read either format, told apart by content (see
+        :func:`adatune.records.format_of`)."""
+        path = _existing(path)
+        if format_of(path).name == "kernel_tuner":
             return cls.from_kernel_tuner_cache(path)
         return cls.from_autotvm_log(path, workload=workload)
 
 
-def _kt_str(v: Any) -> str:
-    # Kernel Tuner keys are ",".join(str(value)); JSON gives back the same Python values.
-    return str(v)
+def _existing(path: PathLike) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ArgumentError(f"replay: no such file: {path}")
+    return path
 
 
-def _load_json(path: str) -> Any:
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rt") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: malformed JSON: {err.msg}") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: cannot read: {err}") from err
+def _raise_first_error(summary: ReadSummary) -> None:
+    """A replayed space must be exactly what was recorded: any malformed line is fatal."""
+    if summary.rejected:
+        err = summary.errors[0]
+        more = f" (and {summary.rejected - 1} more)" if summary.rejected > 1 else ""
+        raise RecordError(err.reason, f"{err.path}:{err.line}: malformed record "
+                                      f"({err.reason}): {err.message}{more}")
 
 
-def _kt_entry(path: str, key: str, entry: Dict[str, Any]) -> ReplayEntry:
-    t = entry.get("time")
-    charge_ms = sum(float(entry.get(k) or 0.0) for k in ("compile_time", "verification_time", "benchmark_time")
-                    if isinstance(entry.get(k), (int, float)))
-    if isinstance(t, str):
-        code = _KT_ERRORS.get(t, MeasureErrorNo.UNKNOWN_ERROR)
-        return ReplayEntry(code, math.inf, (), charge_ms / 1e3, t)
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
-        raise ValueError(f"{path}: cache entry {key!r}: time {t!r} is not a positive number or a failure name")
-    raw = entry.get("times") or ()
-    times = tuple(float(x) / 1e3 for x in raw if isinstance(x, (int, float)) and x > 0)
-    return ReplayEntry(0, float(t) / 1e3, times, charge_ms / 1e3)
+def _entry(record: Any) -> ReplayEntry:
+    """What replaying ``record`` answers: its cost and recorded runs, or its failure."""
+    if record.ok:
+        # Kernel Tuner records keep their individual runs apart (maybe none)
+        times = (record.extra or {}).get("kt_times", record.costs)
+        return ReplayEntry(0, record.mean_cost, tuple(times), record.all_cost)
+    code = record.error_no if record.error_no else int(MeasureErrorNo.UNKNOWN_ERROR)
+    message = (record.extra or {}).get("kt_error") or str(record.costs[:1])
+    return ReplayEntry(code, math.inf, (), record.all_cost, message)
 
 
 def load_replay(path: PathLike, workload: Optional[str] = None) -> ReplaySpace:

@@ -24,9 +24,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from .._checks import check_positive_int
+from ..errors import ArgumentError, ArgumentTypeError
 from ._gc import paused_gc
-from .record import Record, decode, encode
+from .formats.autotvm import decode, encode
+from .record import Record
 from .target import target_kind, target_str
+from .tune_records import check_nbest
 
 __all__ = ["RecordsStore", "SQLRecordsStore", "open_store", "normalize_url"]
 
@@ -93,8 +97,8 @@ def normalize_url(url: Union[str, os.PathLike]) -> str:
         return "postgresql+psycopg://" + rest
     if scheme.startswith(("sqlite", "postgresql+")):
         return text
-    raise ValueError(f"unsupported records store URL {text!r}: use a path, sqlite:///PATH "
-                     "or postgresql://USER@HOST:PORT/DB")
+    raise ArgumentError(f"unsupported records store URL {text!r}: use a path, sqlite:///PATH "
+                        "or postgresql://USER@HOST:PORT/DB")
 
 
 def _group_lock_key(group: Tuple[str, str, str]) -> int:
@@ -117,14 +121,12 @@ class SQLRecordsStore(RecordsStore):
 
     def __init__(self, url: Union[str, os.PathLike], table: str = "adatune_records",
                  commit_batch: int = 20_000):
-        if not isinstance(commit_batch, int) or commit_batch < 1:
-            raise ValueError(f"commit_batch must be a positive integer, got {commit_batch!r}")
-        self.commit_batch = commit_batch
+        self.commit_batch = check_positive_int(commit_batch, "commit_batch", "SQLRecordsStore")
         self.url = normalize_url(url)
         sa_url = sa.engine.make_url(self.url)
         self.dialect = sa_url.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {self.dialect!r} in {url!r}")
+            raise ArgumentError(f"unsupported database {self.dialect!r} in {url!r}")
         if self.dialect == "sqlite":
             if sa_url.database and sa_url.database != ":memory:":
                 Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +175,7 @@ class SQLRecordsStore(RecordsStore):
         rows: Dict[str, Dict[str, Any]] = {}
         for record in records:
             if not isinstance(record, Record):
-                raise ValueError(f"commit expects Record objects, got {type(record).__name__}")
+                raise ArgumentTypeError(f"commit expects Record objects, got {type(record).__name__}")
             if not record.ok:
                 continue
             line = encode(record)
@@ -200,8 +202,7 @@ class SQLRecordsStore(RecordsStore):
         A long iterable (a whole log) is consumed in batches of ``commit_batch``
         records, one transaction each, so memory stays bounded.
         """
-        if not isinstance(nbest, int) or (nbest < 1 and nbest != -1):
-            raise ValueError(f"nbest must be a positive integer or -1, got {nbest!r}")
+        nbest = check_nbest(nbest, "commit")
         inserted = 0
         iterator = iter(records)
         with paused_gc():
@@ -270,8 +271,7 @@ class SQLRecordsStore(RecordsStore):
 
     def query(self, target: Any = None, task: Optional[str] = None,
               workload: Optional[str] = None, nbest: int = -1) -> List[Record]:
-        if not isinstance(nbest, int) or (nbest < 1 and nbest != -1):
-            raise ValueError(f"nbest must be a positive integer or -1, got {nbest!r}")
+        nbest = check_nbest(nbest, "query")
         t = self.table
         rank = sa.func.row_number().over(
             partition_by=(t.c.target, t.c.workload_key, t.c.layout),
@@ -290,22 +290,12 @@ class SQLRecordsStore(RecordsStore):
             return int(conn.execute(sa.select(sa.func.count()).select_from(self.table))
                        .scalar_one())
 
-    def workloads(self, target: Any = None) -> List[Tuple[str, str, int]]:
-        """``[(target, workload_key, n_records)]`` in the store."""
-        t = self.table
-        stmt = (sa.select(t.c.target, t.c.workload_key, sa.func.count())
-                .where(*self._where(target, None, None))
-                .group_by(t.c.target, t.c.workload_key)
-                .order_by(t.c.target, t.c.workload_key))
-        with self._reader() as conn:
-            return [(a, b, int(c)) for a, b, c in conn.execute(stmt)]
-
 
 def _batch_best(records: List[Record], nbest: int) -> List[Record]:
     groups: Dict[Tuple[str, str, str], List[Record]] = {}
     for record in records:
         if not isinstance(record, Record):
-            raise ValueError(f"commit expects Record objects, got {type(record).__name__}")
+            raise ArgumentTypeError(f"commit expects Record objects, got {type(record).__name__}")
         if record.ok:
             groups.setdefault((record.target, record.workload_key, record.layout),
                               []).append(record)

@@ -5,16 +5,31 @@ import bisect
 import itertools
 import json
 import os
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Tuple, Union
 
+from .._checks import check_int
+from ..errors import ArgumentError, ArgumentTypeError, NoRecordError
+from .formats.autotvm import encode
 from .reader import iter_records
-from .record import Record, encode
+from .record import Record
 from .summary import ReadSummary
 
-__all__ = ["TuneRecords", "create_records_by_workloads", "config_key"]
+__all__ = ["TuneRecords", "create_records_by_workloads", "config_key", "check_nbest"]
 
 
 _KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
+
+_Entry = Tuple[float, int, Record]
+
+
+def check_nbest(nbest: Any, owner: str = "", name: str = "nbest") -> int:
+    """``nbest`` as an int that is -1 (keep all) or positive; the one check every
+    best-N entry point uses."""
+    value = check_int(nbest, name, owner, low=-1)
+    if value == 0:
+        raise ArgumentError(f"{owner + ': ' if owner else ''}{name} must be a positive int "
+                            "or -1 (all), got 0")
+    return value
 
 
 def config_key(record: Record) -> tuple:
@@ -31,8 +46,8 @@ class TuneRecords:
     ----------
     target : str
         Target string the records belong to.
-    workload_key : str
-        :attr:`Record.workload_key` of the records.
+    workload_key : str or None
+        :attr:`Record.workload_key` of the records; None takes the first pushed one's.
     nbest : int
         How many records to keep per layout; -1 keeps all.
 
@@ -43,15 +58,24 @@ class TuneRecords:
     mean cost, ties by arrival order.
     """
 
-    def __init__(self, target: str, workload_key: str, nbest: int = -1):
-        if not isinstance(nbest, int) or (nbest < 1 and nbest != -1):
-            raise ValueError(f"nbest must be a positive integer or -1, got {nbest!r}")
+    def __init__(self, target: str, workload_key: Optional[str], nbest: int = -1):
+        owner = type(self).__name__
+        self.nbest = check_nbest(nbest, owner)
+        if not isinstance(target, str):
+            raise ArgumentTypeError(f"{owner}: target must be a string, got {target!r}")
+        if workload_key is not None and not isinstance(workload_key, str):
+            raise ArgumentTypeError(f"{owner}: workload_key must be a string or None, "
+                                    f"got {workload_key!r}")
         self.target = target
         self.workload_key = workload_key
-        self.nbest = nbest
-        self._by_layout: Dict[str, List[Tuple[float, int, Record]]] = {}
-        self._configs: Dict[tuple, Tuple[float, int, Record]] = {}
+        # bucket -> entries sorted best first; a bucket is a layout (see _bucket)
+        self._buckets: Dict[Hashable, List[_Entry]] = {}
+        self._configs: Dict[tuple, _Entry] = {}
         self._seq = itertools.count()
+
+    def _bucket(self, record: Record) -> Hashable:
+        """Which bucket ``nbest`` counts ``record`` in: its layout."""
+        return record.layout
 
     def __len__(self) -> int:
         return len(self._configs)
@@ -60,25 +84,33 @@ class TuneRecords:
         return iter(self.to_list())
 
     def __repr__(self) -> str:
-        return (f"TuneRecords(target={self.target!r}, workload_key={self.workload_key!r}, "
-                f"n={len(self)}, nbest={self.nbest})")
+        return (f"{type(self).__name__}(target={self.target!r}, "
+                f"workload_key={self.workload_key!r}, n={len(self)}, nbest={self.nbest})")
 
     @property
     def layouts(self) -> List[str]:
-        return sorted(self._by_layout)
+        """The layouts of the records held, sorted."""
+        return sorted({entry[2].layout for entry in self._configs.values()})
 
     def push(self, record: Record) -> bool:
         """Add a record; return True when it is kept.
 
         Raises
         ------
-        ValueError
+        ArgumentTypeError
+            If ``record`` is not a :class:`Record`.
+        ArgumentError
             If the record is of another target or workload.
         """
+        if not isinstance(record, Record):
+            raise ArgumentTypeError(f"{type(self).__name__}.push: record must be a Record, "
+                                    f"got {type(record).__name__}")
+        if self.workload_key is None:
+            self.workload_key = record.workload_key
         if record.target != self.target or record.workload_key != self.workload_key:
-            raise ValueError(
+            raise ArgumentError(
                 f"record of ({record.target!r}, {record.workload_key!r}) pushed into "
-                f"TuneRecords of ({self.target!r}, {self.workload_key!r})")
+                f"{type(self).__name__} of ({self.target!r}, {self.workload_key!r})")
         if not record.ok:
             return False
         cost = record.mean_cost
@@ -89,7 +121,7 @@ class TuneRecords:
                 return False
             self._remove(old)
         entry = (cost, next(self._seq), record)
-        bucket = self._by_layout.setdefault(record.layout, [])
+        bucket = self._buckets.setdefault(self._bucket(record), [])
         if self.nbest != -1 and len(bucket) >= self.nbest and entry >= bucket[-1]:
             return False
         bisect.insort(bucket, entry)
@@ -98,53 +130,75 @@ class TuneRecords:
             self._remove(bucket[-1])
         return True
 
-    def _remove(self, entry: Tuple[float, int, Record]) -> None:
+    def _remove(self, entry: _Entry) -> None:
         record = entry[2]
-        bucket = self._by_layout[record.layout]
+        name = self._bucket(record)
+        bucket = self._buckets[name]
         bucket.pop(bisect.bisect_left(bucket, entry))
         if not bucket:
-            del self._by_layout[record.layout]
+            del self._buckets[name]
         del self._configs[config_key(record)]
 
     def peak(self) -> Record:
-        """The best record (lowest mean cost).  Raises IndexError when empty."""
+        """The best record (lowest mean cost) of any layout.
+
+        Raises
+        ------
+        NoRecordError
+            When empty.
+        """
         if not self._configs:
-            raise IndexError("peak from an empty TuneRecords")
-        return min(bucket[0] for bucket in self._by_layout.values())[2]
+            raise NoRecordError(f"peak from an empty {type(self).__name__}")
+        return min(bucket[0] for bucket in self._buckets.values())[2]
 
     def pop(self) -> Record:
-        """Remove and return the worst record.  Raises IndexError when empty."""
+        """Remove and return the worst record.
+
+        Raises
+        ------
+        NoRecordError
+            When empty.
+        """
         if not self._configs:
-            raise IndexError("pop from an empty TuneRecords")
-        worst = max(bucket[-1] for bucket in self._by_layout.values())
+            raise NoRecordError(f"pop from an empty {type(self).__name__}")
+        worst = max(bucket[-1] for bucket in self._buckets.values())
         self._remove(worst)
         return worst[2]
 
     def to_list(self, nbest: int = -1) -> List[Record]:
-        """Records best first, at most ``nbest`` of them (-1: all)."""
-        entries = sorted(itertools.chain.from_iterable(self._by_layout.values()))
+        """Records of every layout best first, at most ``nbest`` of them (-1: all)."""
+        nbest = check_int(nbest, "nbest", f"{type(self).__name__}.to_list", low=-1)
+        entries = sorted(itertools.chain.from_iterable(self._buckets.values()))
         if nbest != -1:
-            entries = entries[:max(nbest, 0)]
+            entries = entries[:nbest]
         return [e[2] for e in entries]
 
     def group_by_layout(self) -> Dict[str, Record]:
         """The best record of each layout."""
-        return {layout: bucket[0][2] for layout, bucket in sorted(self._by_layout.items())}
+        best: Dict[str, _Entry] = {}
+        for entry in self._configs.values():
+            layout = entry[2].layout
+            if layout not in best or entry < best[layout]:
+                best[layout] = entry
+        return {layout: best[layout][2] for layout in sorted(best)}
 
     def gen_task_item(self) -> Dict[str, Any]:
-        """Plain dict describing the task, as a store saves it."""
+        """A plain, JSON-able dict of the whole task, its records included (best first),
+        as a database stores one item per task."""
         any_record = next(iter(self._configs.values()))[2] if self._configs else None
         return {
             "target": self.target,
             "workload_key": self.workload_key,
             "task_name": any_record.task_name if any_record else None,
-            "args": json.dumps(_plain(any_record.args)) if any_record else None,
+            "args": json.dumps(any_record.args) if any_record else None,
             "layouts": self.layouts,
             "n_records": len(self),
+            "records": self.gen_record_items(),
         }
 
-    def gen_record_item(self, record: Record) -> Dict[str, Any]:
-        """Plain dict for one record, as a store saves it."""
+    @staticmethod
+    def gen_record_item(record: Record) -> Dict[str, Any]:
+        """A plain, JSON-able dict of one record, as appended to its task item."""
         return {
             "target": record.target,
             "workload_key": record.workload_key,
@@ -161,10 +215,31 @@ class TuneRecords:
         return [self.gen_record_item(r) for r in self.to_list(nbest)]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+def _workload_matches(workload: Optional[str]) -> Callable[[Record], bool]:
+    if workload is None:
+        return lambda record: True
+    if not isinstance(workload, str):
+        raise ArgumentTypeError(f"create_records_by_workloads: workload must be a workload "
+                                f"key or a task name, got {workload!r}")
+    return lambda record: workload == record.workload_key or workload == record.task_name
+
+
+def group_records(records: Iterable[Record], make: Callable[[str, str], TuneRecords],
+                  workload: Optional[str] = None) -> Dict[Tuple[str, str], TuneRecords]:
+    """Push the successful ``records`` (of ``workload`` only, when given: a workload
+    key or a task name) into one container per (target, workload key), made by
+    ``make(target, workload_key)``."""
+    wanted = _workload_matches(workload)
+    groups: Dict[Tuple[str, str], TuneRecords] = {}
+    for record in records:
+        if not record.ok or not wanted(record):
+            continue
+        key = (record.target, record.workload_key)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = make(*key)
+        group.push(record)
+    return groups
 
 
 def create_records_by_workloads(
@@ -194,19 +269,9 @@ def create_records_by_workloads(
     dict
         ``{(target, workload_key): TuneRecords}``; failed records are skipped.
     """
+    nbest = check_nbest(nbest, "create_records_by_workloads")
     if isinstance(path, (str, os.PathLike)):
         records: Iterable[Record] = iter_records(path, summary)
     else:
         records = path
-    groups: Dict[Tuple[str, str], TuneRecords] = {}
-    for record in records:
-        if not record.ok:
-            continue
-        key = record.workload_key
-        if workload is not None and workload != key and workload != record.task_name:
-            continue
-        group = groups.get((record.target, key))
-        if group is None:
-            group = groups[(record.target, key)] = TuneRecords(record.target, key, nbest)
-        group.push(record)
-    return groups
+    return group_records(records, lambda target, key: TuneRecords(target, key, nbest), workload)

@@ -18,7 +18,10 @@ import json
 import re
 from typing import Any, Iterable, Optional, Sequence, Tuple
 
-__all__ = ["workload_key", "infer_layout", "layout_family", "UNKNOWN_LAYOUT"]
+from ..errors import ArgumentTypeError
+
+__all__ = ["workload_key", "infer_layout", "layout_family", "layout_depends_on_config",
+           "UNKNOWN_LAYOUT"]
 
 UNKNOWN_LAYOUT = "unknown"
 
@@ -49,7 +52,7 @@ def workload_key(task_name: str, args: Sequence[Any]) -> str:
         Equal for equal (name, args), whatever their container types.
     """
     if not isinstance(task_name, str):
-        raise ValueError(f"task_name must be a string, got {task_name!r}")
+        raise ArgumentTypeError(f"workload_key: task_name must be a string, got {task_name!r}")
     body = _KEY_ENCODER.encode(args if isinstance(args, (list, tuple)) else list(args))
     return f"{task_name}({body[1:-1]})"
 
@@ -100,6 +103,12 @@ def _name_hints(task_name: str) -> Tuple[bool, Optional[str]]:
         layout = name[:-1] + "c" if name not in ("NHWC", "NDHWC") and \
             name.endswith("C") else name
     return packed, layout
+
+
+def layout_depends_on_config(task_name: str) -> bool:
+    """True for packed templates (``*_NCHWc``) whose layout :func:`infer_layout` reads
+    off each config, so records of one workload may differ in layout."""
+    return _name_hints(task_name)[0]
 
 
 def infer_layout(task_name: str, args: Sequence[Any], entity: Iterable[Any] = ()) -> str:

@@ -10,7 +10,8 @@ A database is two JSON-lines files:
 
 Only what a record needs is taken from the module: the names of its blocks, which
 name the task (``NT_matmul+T_add``).  Nothing here loads the IR, so databases written
-by older TVM versions read fine.
+by older TVM versions read fine.  A database is named by its directory or either of
+its two files.
 """
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ import binascii
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from . import _json
-from .record import FAILED_COST, Record
-from .summary import ReadSummary
+from .. import _json
+from ...errors import RecordError
+from ..lines import iter_log_lines
+from ..record import FAILED_COST, Record
+from ..summary import ReadSummary
+from ..target import target_str
+from .base import LogFormat
 
-__all__ = ["is_metaschedule_db", "iter_metaschedule_db", "WORKLOAD_FILE", "RECORD_FILE"]
+__all__ = ["is_metaschedule_db", "iter_metaschedule_db", "MetaScheduleFormat", "WORKLOAD_FILE",
+           "RECORD_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +105,6 @@ def _task_name_of(module: Any) -> Optional[str]:
 
 def _read_workloads(path: Path, summary: ReadSummary,
                     on_bytes: Optional[Callable[[int], None]]) -> Dict[int, tuple]:
-    from .reader import iter_log_lines  # the reader imports this module
-
     workloads: Dict[int, tuple] = {}
     # Records refer to workloads by their 0-based position among workload lines.
     for position, (lineno, line) in enumerate(iter_log_lines(path, summary, on_bytes)):
@@ -120,39 +124,30 @@ def _read_workloads(path: Path, summary: ReadSummary,
     return workloads
 
 
-def _target_str(target: Any) -> Optional[str]:
-    if isinstance(target, str):
-        return target
-    if isinstance(target, dict):
-        return json.dumps(target, sort_keys=True, separators=(",", ":"))
-    return None
-
-
 def _parse_record(obj: Any, workloads: Dict[int, tuple]) -> Record:
     if not isinstance(obj, list) or len(obj) < 2:
-        raise ValueError("wrong_type", "tuning record is not [workload_index, record]")
+        raise RecordError("wrong_type", "tuning record is not [workload_index, record]")
     index = obj[0]
     body = obj[1] if len(obj) == 2 else obj[1:]
     if not isinstance(index, int) or isinstance(index, bool):
-        raise ValueError("wrong_type", f"workload index {index!r} is not an integer")
+        raise RecordError("wrong_type", f"workload index {index!r} is not an integer")
     if not isinstance(body, list) or len(body) < 3:
-        raise ValueError("missing_field", "record needs [trace, run_secs, target, args_info]")
+        raise RecordError("missing_field", "record needs [trace, run_secs, target, args_info]")
     trace, run_secs, target = body[0], body[1], body[2]
     args_info = body[3] if len(body) > 3 else []
     if index not in workloads:
-        raise ValueError("bad_value", f"workload index {index} not in {WORKLOAD_FILE}")
-    target_s = _target_str(target)
-    if target_s is None:
-        raise ValueError("wrong_type", "target is neither an object nor a string")
+        raise RecordError("bad_value", f"workload index {index} not in {WORKLOAD_FILE}")
+    if not isinstance(target, (str, dict)):
+        raise RecordError("wrong_type", "target is neither an object nor a string")
     if args_info is None:
         args_info = []
     if not isinstance(args_info, list):
-        raise ValueError("wrong_type", "args_info is not a list")
+        raise RecordError("wrong_type", "args_info is not a list")
     if run_secs is not None and not isinstance(run_secs, list):
-        raise ValueError("wrong_type", "run_secs is not a list")
+        raise RecordError("wrong_type", "run_secs is not a list")
     secs = [s for s in (run_secs or []) if s is not None]
     if any(not isinstance(s, (int, float)) or isinstance(s, bool) for s in secs):
-        raise ValueError("wrong_type", "run_secs are not numbers")
+        raise RecordError("wrong_type", "run_secs are not numbers")
     # MetaSchedule writes 1e10 (or nothing) for candidates that failed to run.
     if secs and all(0 <= s < FAILED_COST for s in secs):
         costs, error_no = tuple(float(s) for s in secs), 0
@@ -160,33 +155,55 @@ def _parse_record(obj: Any, workloads: Dict[int, tuple]) -> Record:
         costs, error_no = (FAILED_COST,), _MS_FAILED_ERROR
     shash, name = workloads[index]
     return Record(
-        target=target_s, task_name=name, args=args_info, config_index=-1,
+        target=target_str(target), task_name=name, args=args_info, config_index=-1,
         entity=[], costs=costs, error_no=error_no, all_cost=0.0, timestamp=0.0,
         version=0.2, extra={"ms_workload_hash": shash, "ms_trace": trace},
     )
 
 
+def _folder(path: Path) -> Path:
+    path = Path(path)
+    return path if path.is_dir() else path.parent
+
+
+class MetaScheduleFormat(LogFormat):
+    """MetaSchedule JSON databases (a directory, or either of its two files)."""
+
+    name = "metaschedule"
+    is_directory = True
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        return is_metaschedule_db(path)
+
+    def context(self, path: Path, summary: ReadSummary,
+                on_bytes: Optional[Callable[[int], None]] = None) -> Dict[int, tuple]:
+        """The database's workloads: ``{position: (structural hash, task name)}``."""
+        return _read_workloads(_folder(path) / WORKLOAD_FILE, summary, on_bytes)
+
+    def lines_path(self, path: Path) -> Path:
+        return _folder(path) / RECORD_FILE
+
+    def n_bytes(self, path: Path) -> int:
+        folder = _folder(path)
+        return sum((folder / name).stat().st_size for name in (WORKLOAD_FILE, RECORD_FILE))
+
+    def iter_lines(self, path: Path, summary: ReadSummary,
+                   on_bytes: Optional[Callable[[int], None]] = None,
+                   start: int = 0, end: Optional[int] = None,
+                   context: Any = None) -> Iterator[Tuple[int, bytes]]:
+        return iter_log_lines(self.lines_path(path), summary, on_bytes, start, end)
+
+    def decode(self, item: Any, context: Any = None) -> Record:
+        """One tuning-record line; ``context`` is :meth:`context`'s workloads."""
+        try:
+            obj = _json.loads(item)
+        except ValueError as err:
+            raise RecordError("bad_json", f"not valid JSON: {err}") from None
+        return _parse_record(obj, context or {})
+
+
 def iter_metaschedule_db(path: Path, summary: ReadSummary,
                          on_bytes: Optional[Callable[[int], None]] = None
                          ) -> Iterator[Record]:
-    """Stream the records of a MetaSchedule database (directory or tuning-record file)."""
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    workloads = _read_workloads(folder / WORKLOAD_FILE, summary, on_bytes)
-    record_file = folder / RECORD_FILE
-    from .reader import iter_log_lines  # the reader imports this module
-
-    for lineno, line in iter_log_lines(record_file, summary, on_bytes):
-        try:
-            obj = _json.loads(line)
-        except ValueError as err:
-            summary.reject(str(record_file), lineno, "bad_json", f"not valid JSON: {err}")
-            continue
-        try:
-            record = _parse_record(obj, workloads)
-        except ValueError as err:
-            reason, message = err.args if len(err.args) == 2 else ("bad_value", str(err))
-            summary.reject(str(record_file), lineno, reason, message)
-            continue
-        summary.kept += 1
-        yield record
+    """Stream the records of a MetaSchedule database (directory or either file)."""
+    return MetaScheduleFormat().iter_records(path, summary, on_bytes)
