@@ -301,8 +301,10 @@ class ApproxTuner:
         return load_configs(path)
 
     # ------------------------------------------------------------------ plotting
-    def plot_configs(self, show_qos_loss: bool = False, connect_best_points: bool = False):
-        """A matplotlib Figure of the kept and best configs (see :func:`plot_tuner_configs`)."""
+    def plot_configs(self, show_qos_loss: bool = False, connect_best_points: bool = False) -> "Figure":  # noqa: F821
+        """QoS-vs-speedup scatter plots of the configs: a matplotlib ``Figure`` with one
+        panel, or two when the test phase ran (see
+        :func:`~adatune.approx.plotting.plot_tuner_configs` for what each shows)."""
         from .plotting import plot_tuner_configs
 
         return plot_tuner_configs(self, show_qos_loss=show_qos_loss, connect_best_points=connect_best_points)
