@@ -6,16 +6,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <utility>
 
-// A fused multiply-add rounds differently from Python's separate * and +; keep the
-// compiler from contracting so both sides agree to the last bit.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+// Compiled with -ffp-contract=off (CMakeLists.txt): a fused multiply-add would round
+// differently from Python's separate * and +.
 
 namespace adatune {
 namespace {
@@ -122,6 +118,10 @@ bool ShouldStop(const std::vector<double>& batch_means, const PolicyParams& para
   return Analyse(batch_means, params).first;
 }
 
+bool RuleMet(const std::vector<double>& batch_means, const PolicyParams& params) {
+  return !batch_means.empty() && Analyse(batch_means, params).first;
+}
+
 double Estimate(const std::vector<double>& batch_means, const PolicyParams& params) {
   if (batch_means.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::pair<bool, int64_t> a = Analyse(batch_means, params);
@@ -137,24 +137,34 @@ double BatchCV(const std::vector<double>& batch_means) {
 
 std::string ValidatePolicy(const PolicyParams& p) {
   std::ostringstream err;
+  // Same order and wording as validate_policy() in Python (python/adatune/_checks.py).
   auto count = [&err](const char* name, int64_t v, int64_t least) {
-    if (v < least) err << name << " must be >= " << least << ", got " << v;
-    return err.tellp() == 0;
-  };
-  auto positive = [&err](const char* name, double v, bool inf_ok) {
-    if (std::isnan(v) || v <= 0.0) {
-      err << name << " must be > 0, got " << v;
-    } else if (std::isinf(v) && !inf_ok) {
-      err << name << " must be finite, got " << v;
+    if (v < least) {
+      err << name << " must be " << (least == 1 ? "a positive int" : "an int >= 0") << ", got "
+          << v;
     }
     return err.tellp() == 0;
   };
-  // Same order and wording as validate_policy() in Python.
+  auto positive = [&err](const char* name, double v, bool inf_ok) {
+    if (std::isnan(v) || (std::isinf(v) && !inf_ok)) {
+      err << name << " must be a finite number, got " << v;
+    } else if (v <= 0.0) {
+      err << name << " must be > 0, got " << v;
+    }
+    return err.tellp() == 0;
+  };
+  auto window = [&err](const char* name, double v) {
+    if (std::isnan(v) || std::isinf(v)) {
+      err << name << " must be a finite number, got " << v;
+    } else if (!(v > 0.0 && v <= 1.0)) {
+      err << name << " must be in (0, 1], got " << v;
+    }
+    return err.tellp() == 0;
+  };
   if (!count("min_batches", p.min_batches, 1) || !count("max_batches", p.max_batches, 1) ||
       !positive("min_converge_coef", p.min_converge_coef, false) ||
       !positive("regime_tol", p.regime_tol, true) || !positive("regime_k", p.regime_k, false) ||
-      !positive("regime_window", p.regime_window, false) ||
-      !count("min_stable", p.min_stable, 1) ||
+      !window("regime_window", p.regime_window) || !count("min_stable", p.min_stable, 1) ||
       !positive("stable_ratio", p.stable_ratio, false) ||
       !positive("last_tol", p.last_tol, true) || !positive("warmup_max", p.warmup_max, true) ||
       !count("settle_batches", p.settle_batches, 1) ||
@@ -162,9 +172,7 @@ std::string ValidatePolicy(const PolicyParams& p) {
       !count("fallback_drop", p.fallback_drop, 0)) {
     return err.str();
   }
-  if (p.regime_window > 1.0) {
-    err << "regime_window must be in (0, 1], got " << p.regime_window;
-  } else if (p.min_batches > p.max_batches) {
+  if (p.min_batches > p.max_batches) {
     err << "min_batches (" << p.min_batches << ") must not exceed max_batches ("
         << p.max_batches << ")";
   } else if (p.regime_tol > p.warmup_max) {
@@ -172,6 +180,19 @@ std::string ValidatePolicy(const PolicyParams& p) {
         << ")";
   }
   return err.str();
+}
+
+std::string CheckBatchMeans(const std::vector<double>& batch_means) {
+  if (batch_means.empty()) return "batch_means is empty: give at least one batch mean";
+  for (size_t i = 0; i < batch_means.size(); ++i) {
+    const double v = batch_means[i];
+    if (!std::isfinite(v) || v < 0.0) {
+      std::ostringstream err;
+      err << "batch_means[" << i << "] = " << v << ": batch means must be finite and >= 0";
+      return err.str();
+    }
+  }
+  return std::string();
 }
 
 }  // namespace adatune

@@ -29,8 +29,9 @@
  * +inf in regime_tol / last_tol / warmup_max / max_rel_se means "no limit"; the paper's
  * rule needs it, so a "name=value" transport must accept "inf".
  *
- * Batch means must be finite and >= 0 (the timing loop's output); the Python side
- * rejects anything else, these functions assume it.
+ * Batch means must be finite and >= 0 (the timing loop's output) and, for Estimate, not
+ * empty: these functions assume it. The global functions check it first with
+ * CheckBatchMeans, as the public Python functions do with _as_means.
  */
 #ifndef ADATUNE_POLICY_H_
 #define ADATUNE_POLICY_H_
@@ -80,6 +81,9 @@ struct PolicyParams {
 /*! \brief True at max_batches or when the rule is met. */
 bool ShouldStop(const std::vector<double>& batch_means, const PolicyParams& params);
 
+/*! \brief Whether the rule itself is met, max_batches aside (a result's `converged`). */
+bool RuleMet(const std::vector<double>& batch_means, const PolicyParams& params);
+
 /*! \brief The cost to report (median after the transient); NaN for an empty input. */
 double Estimate(const std::vector<double>& batch_means, const PolicyParams& params);
 
@@ -88,6 +92,10 @@ double BatchCV(const std::vector<double>& batch_means);
 
 /*! \brief "" when valid, else a message naming the first bad parameter. */
 std::string ValidatePolicy(const PolicyParams& params);
+
+/*! \brief "" when every batch mean is finite and >= 0 and there is one at least, else a
+ *         message naming batch_means (the wording of python/adatune/measure/policy.py). */
+std::string CheckBatchMeans(const std::vector<double>& batch_means);
 
 }  // namespace adatune
 

@@ -15,6 +15,7 @@
 #include <limits>
 #include <string>
 
+#include "args.h"
 #include "policy.h"
 
 #define ADATUNE_POLICY_FIELD_LIST(X) \
@@ -35,6 +36,12 @@
   X(bool, robust_estimate)
 
 namespace adatune {
+
+/*! \brief How many fields ADATUNE_POLICY_FIELD_LIST holds. */
+constexpr int kPolicyFieldCount = 0
+#define ADATUNE_COUNT_FIELD(type, name) +1
+    ADATUNE_POLICY_FIELD_LIST(ADATUNE_COUNT_FIELD);
+#undef ADATUNE_COUNT_FIELD
 
 inline bool ParseValue(const std::string& text, int64_t* out) {
   try {
@@ -86,20 +93,18 @@ inline std::string SetPolicyField(PolicyParams* p, const std::string& key,
   return "unknown policy parameter '" + key + "'";
 }
 
-/*! \brief Positional fields; trailing ones may be omitted and keep their defaults. */
-inline std::string SetPolicyFromArgs(PolicyParams* p, tvm::ffi::PackedArgs args) {
-  int i = 0;
-#define ADATUNE_SET_POSITIONAL(type, name)                                   \
-  if (i < args.size()) {                                                     \
-    auto v = args[i].try_cast<type>();                                       \
-    if (!v.has_value()) return "argument " #name " must be " #type;          \
-    p->name = *v;                                                            \
-  }                                                                          \
+/*!
+ * \brief Positional fields from args[first]; trailing ones may be omitted and keep their
+ *        defaults. A wrong type raises AdatuneArgumentTypeError naming the field.
+ */
+inline void SetPolicyFromArgs(PolicyParams* p, tvm::ffi::PackedArgs args, int first,
+                              const char* fname) {
+  int i = first;
+#define ADATUNE_SET_POSITIONAL(type, name)                   \
+  if (i < args.size()) p->name = ArgAs<type>(args, i, fname, #name); \
   ++i;
   ADATUNE_POLICY_FIELD_LIST(ADATUNE_SET_POSITIONAL)
 #undef ADATUNE_SET_POSITIONAL
-  if (i < args.size()) return "too many policy arguments";
-  return std::string();
 }
 
 }  // namespace adatune

@@ -6,11 +6,13 @@
 
 #include <tvm/ffi/any.h>
 #include <tvm/ffi/device.h>
+#include <tvm/ffi/error.h>
 #include <tvm/ffi/extra/c_env_api.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <iomanip>
 #include <limits>
 #include <sstream>
@@ -24,6 +26,34 @@ constexpr int kCalibrationCalls = 3;
 
 double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// Calls that make a batch last `seconds` at `per_call` seconds each, in [1, kMaxNumber]:
+// the double is clamped before the conversion, which would overflow otherwise.
+int64_t CallsFor(double seconds, double per_call) {
+  const double n = std::ceil(seconds / std::max(per_call, 1e-9));
+  if (!(n < static_cast<double>(kMaxNumber))) return kMaxNumber;
+  return std::max<int64_t>(1, static_cast<int64_t>(n));
+}
+
+// A JSON string literal: the kernel's error message may hold quotes or newlines.
+std::string Quoted(const std::string& text) {
+  std::ostringstream os;
+  os << '"';
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      os << '\\' << c;
+    } else if (c == '\n') {
+      os << "\\n";
+    } else if (c < 0x20) {
+      os << "\\u" << std::hex << std::setw(4) << std::setfill('0') << static_cast<int>(c)
+         << std::dec << std::setfill(' ');
+    } else {
+      os << c;
+    }
+  }
+  os << '"';
+  return os.str();
 }
 
 // Kernel launches on accelerators are asynchronous: without a sync the timer would
@@ -65,14 +95,22 @@ class CacheFlusher {
     flush_ = *f;
   }
   bool enabled() const { return flush_ != nullptr; }
-  void operator()(tvm::ffi::PackedArgs args) const {
+  void operator()(tvm::ffi::PackedArgs args) {
     tvm::ffi::Any rv;
     flush_.CallPacked(args, &rv);
+    ++count_;
   }
+  int64_t count() const { return count_; }
 
  private:
   tvm::ffi::Function flush_{nullptr};
+  int64_t count_ = 0;
 };
+
+void RunLoop(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args, const TimerConfig& config,
+             const std::function<bool(const std::vector<double>&)>& should_stop,
+             const DeviceSync& sync, CacheFlusher& flush, Clock::time_point start,
+             TimerResult* result);
 
 }  // namespace
 
@@ -80,16 +118,33 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
                          const TimerConfig& config,
                          const std::function<bool(const std::vector<double>&)>& should_stop) {
   TimerResult result;
+  // Setup failures throw: no candidate could be timed in this process.
   DeviceSync sync(config);
   CacheFlusher flush(config.flush_cache);
-  tvm::ffi::Any rv;
   const auto start = Clock::now();
+  try {
+    RunLoop(func, args, config, should_stop, sync, flush, start, &result);
+  } catch (const tvm::ffi::Error& err) {
+    result.error = err.kind() + ": " + err.message();
+  } catch (const std::exception& err) {
+    result.error = std::string("C++ exception: ") + err.what();
+  }
+  result.flushes = flush.count();
+  result.wall_s = Seconds(start, Clock::now());
+  return result;
+}
 
+namespace {
+
+void RunLoop(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args, const TimerConfig& config,
+             const std::function<bool(const std::vector<double>&)>& should_stop,
+             const DeviceSync& sync, CacheFlusher& flush, Clock::time_point start,
+             TimerResult* result) {
+  tvm::ffi::Any rv;
   // One untimed warm-up call: first-touch page faults, lazy module init, clock ramp-up.
   func.CallPacked(args, &rv);
   sync();
-  const auto after_warmup = Clock::now();
-  result.warmup_s = Seconds(start, after_warmup);
+  result->warmup_s = Seconds(start, Clock::now());
 
   auto timed_call = [&]() -> double {
     if (flush.enabled()) flush(args);
@@ -99,19 +154,20 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
     return Seconds(t0, Clock::now());
   };
 
+  const double wanted = config.min_batch_ms * 1e-3;
   int64_t number = config.number;
   if (number <= 0) {
     // Calibrate on warm calls (the warm-up itself is often far slower).  A preempted
     // call only ever looks slower, so the fastest of a few short calls is the estimate.
-    const double wanted = config.min_batch_ms * 1e-3;
     double one = timed_call();
     for (int i = 1; i < kCalibrationCalls && one < wanted; ++i) one = std::min(one, timed_call());
-    number = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wanted / std::max(one, 1e-9))));
+    number = CallsFor(wanted, one);
   }
   const double budget_s = config.max_wall_ms > 0 ? config.max_wall_ms * 1e-3
                                                  : std::numeric_limits<double>::infinity();
-  while (static_cast<int64_t>(result.batch_means.size()) < config.max_batches) {
-    if (!result.batch_means.empty() && config.cooldown_ms > 0) {
+  std::vector<double>& means = result->batch_means;
+  while (static_cast<int64_t>(means.size()) < config.max_batches) {
+    if (!means.empty() && config.cooldown_ms > 0) {
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(config.cooldown_ms));
     }
     double total = 0.0;
@@ -124,28 +180,24 @@ TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs ar
       sync();
       total = Seconds(t0, Clock::now());
     }
-    result.calls += number;
-    result.batch_means.push_back(total / static_cast<double>(number));
-    if (config.number <= 0 && total < 0.5 * config.min_batch_ms * 1e-3) {
+    result->calls += number;
+    means.push_back(total / static_cast<double>(number));
+    if (config.number <= 0 && total < 0.5 * wanted) {
       // Calibration was fooled by a preempted call: grow the batch for the next ones.
-      const double per_call = std::max(result.batch_means.back(), 1e-9);
-      number = std::max(number, static_cast<int64_t>(std::ceil(config.min_batch_ms * 1e-3 / per_call)));
+      number = std::max(number, CallsFor(wanted, means.back()));
     }
-    if (should_stop(result.batch_means)) {
-      result.converged = static_cast<int64_t>(result.batch_means.size()) < config.max_batches;
-      break;
-    }
+    if (should_stop(means)) break;
     if (Seconds(start, Clock::now()) >= budget_s) {
-      result.budget_exhausted = true;
+      result->budget_exhausted = true;
       break;
     }
   }
-  result.number = number;
-  result.wall_s = Seconds(start, Clock::now());
-  return result;
+  result->number = number;
 }
 
-std::string ResultToJSON(const TimerResult& result, double estimate, double cv) {
+}  // namespace
+
+std::string ResultToJSON(const TimerResult& result, double estimate, double cv, bool converged) {
   std::ostringstream os;
   os << std::setprecision(17);
   auto num = [&os](double v) {
@@ -164,11 +216,18 @@ std::string ResultToJSON(const TimerResult& result, double estimate, double cv) 
   num(result.warmup_s);
   os << ",\"wall_s\":";
   num(result.wall_s);
-  os << ",\"converged\":" << (result.converged ? "true" : "false")
-     << ",\"budget_exhausted\":" << (result.budget_exhausted ? "true" : "false") << ",\"mean\":";
+  os << ",\"converged\":" << (converged ? "true" : "false")
+     << ",\"budget_exhausted\":" << (result.budget_exhausted ? "true" : "false")
+     << ",\"flushes\":" << result.flushes << ",\"mean\":";
   num(estimate);
   os << ",\"cv\":";
   num(cv);
+  os << ",\"error\":";
+  if (result.error.empty()) {
+    os << "null";
+  } else {
+    os << Quoted(result.error);
+  }
   os << "}";
   return os.str();
 }

@@ -15,6 +15,12 @@
 
 namespace adatune {
 
+// Bounds of the loop's parameters, shared with python/adatune/measure/evaluator.py
+// (_MAX_MS, _MAX_NUMBER): no batch of more than 10^12 calls, no min_batch_ms or
+// cooldown_ms above an hour, so every count converts to int64 exactly.
+constexpr double kMaxMs = 3.6e6;
+constexpr int64_t kMaxNumber = 1000000000000;
+
 struct TimerConfig {
   int32_t device_type = 1;  // kDLCPU
   int32_t device_id = 0;
@@ -32,20 +38,28 @@ struct TimerResult {
   int64_t calls = 0;   // timed calls, warm-up and calibration excluded
   double warmup_s = 0.0;
   double wall_s = 0.0;  // the whole measurement, warm-up included
-  bool converged = false;
+  int64_t flushes = 0;   // cache flushes done (flush_cache), calibration calls included
   bool budget_exhausted = false;
+  std::string error;     // the kernel's failure ("Kind: message"); "" when it ran
 };
 
 /*!
  * \brief Time `func(args...)` adaptively.
  * \param should_stop Called with the batch means after every batch.
+ * \return The measurement; a kernel (or stream sync, or cache flush) that throws ends it
+ *         with `error` set, since a failing candidate is a result, not a bad call.
+ * \throws AdatuneArgumentError / RuntimeError before any call, for a configuration the
+ *         process cannot time (no stream sync for the device, no cache flush function).
  */
 TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args,
                          const TimerConfig& config,
                          const std::function<bool(const std::vector<double>&)>& should_stop);
 
-/*! \brief Encode a result as a small JSON object (returned as Bytes, which survives RPC). */
-std::string ResultToJSON(const TimerResult& result, double estimate, double cv);
+/*!
+ * \brief Encode a result as a small JSON object (returned as Bytes, which survives RPC).
+ * \param converged Whether the stopping rule itself was met (not the max_batches cap).
+ */
+std::string ResultToJSON(const TimerResult& result, double estimate, double cv, bool converged);
 
 }  // namespace adatune
 

@@ -1,4 +1,10 @@
-"""Load the C++ plugin once per process, or explain once why it cannot be used."""
+"""Load the C++ plugin once per process, or explain once why it cannot be used.
+
+The plugin raises its argument errors with the kinds ``AdatuneArgumentError`` and
+``AdatuneArgumentTypeError`` (``src/args.h``); :func:`load` registers them with TVM-FFI as
+:class:`~adatune.errors.ArgumentError` and :class:`~adatune.errors.ArgumentTypeError`, so
+a bad argument to ``adatune.should_stop`` raises the same class from C++ as from Python.
+"""
 from __future__ import annotations
 
 import threading
@@ -6,6 +12,11 @@ import warnings
 from typing import Optional
 
 from .. import libinfo
+from ..errors import ArgumentError, ArgumentTypeError
+
+# Error kinds thrown by src/args.h, and the classes they become in Python.
+ERROR_KINDS = {"AdatuneArgumentError": ArgumentError,
+               "AdatuneArgumentTypeError": ArgumentTypeError}
 
 _lock = threading.Lock()
 _state = {"loaded": False, "module": None, "reason": None}
@@ -22,6 +33,7 @@ def load() -> Optional[object]:
         if _state["loaded"]:
             return _state["module"]
         _state["loaded"] = True
+        _register_error_kinds()
         path = libinfo.find_lib_path(optional=True)
         if path is None:
             _state["reason"] = (
@@ -42,6 +54,15 @@ def load() -> Optional[object]:
                 RuntimeWarning, stacklevel=3,
             )
         return _state["module"]
+
+
+def _register_error_kinds() -> None:
+    try:
+        import tvm_ffi
+    except ImportError:  # no TVM-FFI: the plugin cannot load either, and says why below
+        return
+    for kind, cls in ERROR_KINDS.items():
+        tvm_ffi.register_error(kind, cls)
 
 
 def unavailable_reason() -> Optional[str]:

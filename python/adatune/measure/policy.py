@@ -34,7 +34,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Iterable, List, Sequence, Tuple
+import numbers
+from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+
+from .._checks import check_int, check_number
+from ..errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["StopPolicy", "batch_cv", "estimate", "should_stop", "validate_policy"]
 
@@ -103,7 +107,11 @@ class StopPolicy:
     robust_estimate: bool = True
 
     def __post_init__(self) -> None:
-        validate_policy(**dataclasses.asdict(self))
+        # The one validation of a policy; the fields are then plain int/float/bool
+        # (a numpy scalar would not survive the "name=value" string to the plugin).
+        for name, value in _checked_fields(
+                {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}).items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def paper(cls, min_batches: int = 3, max_batches: int = 20,
@@ -125,11 +133,13 @@ class StopPolicy:
         x = _as_means(batch_means)
         return len(x) >= self.max_batches or _analyse(x, self)[0]
 
+    def rule_met(self, batch_means: Iterable[float]) -> bool:
+        """Whether the rule itself is met, ``max_batches`` aside (a result's ``converged``)."""
+        return _analyse(_as_means(batch_means), self)[0]
+
     def estimate(self, batch_means: Iterable[float]) -> float:
         """The cost to report for these batches; see :func:`estimate`."""
         x = _as_means(batch_means)
-        if not x:
-            raise ValueError("batch_means is empty: there is nothing to estimate")
         converged, d = _analyse(x, self)
         drop = min(d, self.max_drop if converged else self.fallback_drop)
         kept = x[drop:]
@@ -156,10 +166,14 @@ def should_stop(batch_means: Iterable[float], min_batches: int = 3, max_batches:
 
     Raises
     ------
-    ValueError
-        For a bad parameter (named) or a negative, NaN or infinite batch mean.
+    adatune.errors.ArgumentError
+        (a ``ValueError``) for a bad parameter value or an unknown parameter (named),
+        an empty ``batch_means`` or a negative, NaN or infinite batch mean.
+    adatune.errors.ArgumentTypeError
+        (a ``TypeError``) for a parameter or a batch mean of the wrong type.
     """
-    policy = _policy(min_batches, max_batches, min_converge_coef, params)
+    policy = _policy_from(dict(params, min_batches=min_batches, max_batches=max_batches,
+                               min_converge_coef=min_converge_coef))
     return policy.should_stop(batch_means)
 
 
@@ -172,10 +186,11 @@ def estimate(batch_means: Iterable[float], min_batches: int = 3, max_batches: in
 
     Raises
     ------
-    ValueError
-        For an empty ``batch_means``, a bad batch mean or a bad parameter.
+    adatune.errors.ArgumentError, adatune.errors.ArgumentTypeError
+        As :func:`should_stop`.
     """
-    policy = _policy(min_batches, max_batches, min_converge_coef, params)
+    policy = _policy_from(dict(params, min_batches=min_batches, max_batches=max_batches,
+                               min_converge_coef=min_converge_coef))
     return policy.estimate(batch_means)
 
 
@@ -188,19 +203,16 @@ def batch_cv(batch_means: Iterable[float]) -> float:
 
     Raises
     ------
-    ValueError
-        For an empty sequence or a negative, NaN or infinite value.
+    adatune.errors.ArgumentError, adatune.errors.ArgumentTypeError
+        As :func:`should_stop`, for an empty or bad ``batch_means``.
     """
-    x = _as_means(batch_means)
-    if not x:
-        raise ValueError("batch_means is empty: the CV needs at least one value")
-    return _cv(x)
+    return _cv(_as_means(batch_means))
 
 
 def validate_policy(**params: Any) -> None:
-    """Check policy parameters; unknown names and bad values raise ``ValueError``.
+    """Check policy parameters (any subset of the :class:`StopPolicy` fields).
 
-    Counts must be integers (``min_batches``, ``max_batches``, ``min_stable``,
+    Counts must be ints (``min_batches``, ``max_batches``, ``min_stable``,
     ``settle_batches`` >= 1; ``max_drop``, ``fallback_drop`` >= 0) with
     ``min_batches <= max_batches``; ``min_converge_coef``, ``regime_k`` and
     ``stable_ratio`` finite and > 0; ``regime_window`` in (0, 1]; ``regime_tol``,
@@ -209,58 +221,74 @@ def validate_policy(**params: Any) -> None:
 
     Raises
     ------
-    ValueError
-        Naming the first offending parameter.
+    adatune.errors.ArgumentError
+        (a ``ValueError``) naming the first unknown parameter or bad value.
+    adatune.errors.ArgumentTypeError
+        (a ``TypeError``) naming the first parameter of the wrong type.
     """
-    names = {f.name for f in dataclasses.fields(StopPolicy)}
-    unknown = sorted(set(params) - names)
+    _check_names(params)
+    _checked_fields(params)
+
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(StopPolicy))
+
+
+def _check_names(params: Mapping[str, Any]) -> None:
+    unknown = sorted(set(params) - set(_FIELD_NAMES))
     if unknown:
-        raise ValueError(f"unknown policy parameter(s): {', '.join(unknown)}; "
-                         f"known: {', '.join(f.name for f in dataclasses.fields(StopPolicy))}")
+        raise ArgumentError(f"unknown policy parameter(s): {', '.join(unknown)}; "
+                            f"known: {', '.join(_FIELD_NAMES)}")
+
+
+def _checked_fields(params: Mapping[str, Any]) -> Dict[str, Any]:
+    """The given fields as plain int/float/bool, each checked, then their consistency.
+
+    The same checks, in the same order and wording, as ``ValidatePolicy`` in
+    ``src/policy.cc``.
+    """
+    out: Dict[str, Any] = {}
     for name, value in params.items():
         if name == "robust_estimate":
             if not isinstance(value, bool):
-                raise ValueError(f"robust_estimate must be a bool, got {value!r}")
+                raise ArgumentTypeError(f"robust_estimate must be a bool, got {value!r}")
+            out[name] = bool(value)
         elif name in _INT_FIELDS:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
             least = 0 if name in ("max_drop", "fallback_drop") else 1
-            if value < least:
-                raise ValueError(f"{name} must be >= {least}, got {value!r}")
+            out[name] = check_int(value, name, low=least)
+        elif name == "regime_window":
+            out[name] = check_number(value, name, low=0.0, low_open=True, high=1.0)
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if math.isnan(value) or value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
-            if math.isinf(value) and name not in _INF_OK:
-                raise ValueError(f"{name} must be finite, got {value!r}")
-            if name == "regime_window" and value > 1:
-                raise ValueError(f"regime_window must be in (0, 1], got {value!r}")
-    lo, hi = params.get("min_batches"), params.get("max_batches")
+            out[name] = check_number(value, name, low=0.0, low_open=True,
+                                     finite=name not in _INF_OK)
+    lo, hi = out.get("min_batches"), out.get("max_batches")
     if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"min_batches ({lo}) must not exceed max_batches ({hi})")
-    tol, top = params.get("regime_tol"), params.get("warmup_max")
+        raise ArgumentError(f"min_batches ({lo}) must not exceed max_batches ({hi})")
+    tol, top = out.get("regime_tol"), out.get("warmup_max")
     if tol is not None and top is not None and tol > top:
-        raise ValueError(f"regime_tol ({tol}) must not exceed warmup_max ({top})")
+        raise ArgumentError(f"regime_tol ({tol}) must not exceed warmup_max ({top})")
+    return out
 
 
-def _policy(min_batches, max_batches, min_converge_coef, params) -> StopPolicy:
-    validate_policy(min_batches=min_batches, max_batches=max_batches,
-                    min_converge_coef=min_converge_coef, **params)
-    return StopPolicy(min_batches=min_batches, max_batches=max_batches,
-                      min_converge_coef=min_converge_coef, **params)
+def _policy_from(params: Mapping[str, Any]) -> StopPolicy:
+    """A :class:`StopPolicy` from keyword parameters, unknown names refused by name."""
+    _check_names(params)
+    return StopPolicy(**params)
 
 
 def _as_means(batch_means: Iterable[float]) -> List[float]:
-    if isinstance(batch_means, (str, bytes)):
-        raise ValueError("batch_means must be a sequence of numbers, got a string")
-    try:
-        x = [float(v) for v in batch_means]
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"batch_means must be a sequence of numbers: {err}") from None
+    """The batch means as floats; the checks of ``CheckBatchMeans`` in ``src/policy.cc``."""
+    if isinstance(batch_means, (str, bytes)) or not isinstance(batch_means, Iterable):
+        raise ArgumentTypeError(f"batch_means must be a sequence of numbers, got {batch_means!r}")
+    x = []
+    for i, v in enumerate(batch_means):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ArgumentTypeError(f"batch_means[{i}] must be a number, got {v!r}")
+        x.append(float(v))
+    if not x:
+        raise ArgumentError("batch_means is empty: give at least one batch mean")
     for i, v in enumerate(x):
         if not math.isfinite(v) or v < 0:
-            raise ValueError(f"batch_means[{i}] = {v!r}: batch means must be finite and >= 0")
+            raise ArgumentError(f"batch_means[{i}] = {v!r}: batch means must be finite and >= 0")
     return x
 
 
