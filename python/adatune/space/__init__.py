@@ -2,7 +2,7 @@
 
 See ``docs/architecture.md`` ("Space") for the contract templates and tuners rely on.
 """
-from .config import ENUMERATE_LIMIT, ConfigEntity, ConfigSpace
+from .config import ENUMERATE_LIMIT, ConfigEntity, ConfigSpace, space_from_records
 from .knobs import (
     AnnotateEntity,
     AnnotateKnob,
@@ -16,7 +16,6 @@ from .knobs import (
     factors_of,
     powers_of_two,
 )
-from .rebuild import space_from_records
 
 __all__ = [
     "ConfigSpace",

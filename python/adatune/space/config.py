@@ -15,8 +15,9 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from .knobs import AnnotateKnob, ChoiceKnob, Knob, ReorderKnob, SplitKnob
+from .rebuild import knobs_from_records
 
-__all__ = ["ConfigSpace", "ConfigEntity", "ENUMERATE_LIMIT"]
+__all__ = ["ConfigSpace", "ConfigEntity", "ENUMERATE_LIMIT", "space_from_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -377,8 +378,10 @@ class ConfigSpace:
                      indices: Optional[Sequence[int]] = None,
                      extents: Optional[Mapping[str, int]] = None) -> "ConfigSpace":
         """Rebuild a space from logged entities; see :func:`adatune.space.space_from_records`."""
-        from .rebuild import space_from_records
-        return space_from_records(entities, indices=indices, extents=extents)
+        space = cls()
+        for knob in knobs_from_records(entities, indices=indices, extents=extents):
+            space._add(knob)
+        return space
 
     # ------------------------------------------------------------------ misc
     def __iter__(self):
@@ -493,3 +496,20 @@ class ConfigEntity:
 
     def __str__(self) -> str:
         return f"{self.index}:" + ",".join(repr(e) for e in self._entities.values())
+
+
+def space_from_records(entities: Sequence[Sequence[Sequence[Any]]],
+                       indices: Optional[Sequence[int]] = None,
+                       extents: Optional[Mapping[str, int]] = None) -> ConfigSpace:
+    """Rebuild the config space that produced these logged entities.
+
+    See :func:`adatune.space.rebuild.knobs_from_records` for the parameters and how the
+    knobs are recovered; with ``indices`` the rebuilt space maps every entity to its
+    logged index.
+
+    Raises
+    ------
+    ValueError
+        On malformed or inconsistent entities, or when no layout reproduces the indices.
+    """
+    return ConfigSpace.from_records(entities, indices=indices, extents=extents)

@@ -14,6 +14,9 @@ mixed-radix number (first knob least significant), so each knob's radix and the
 position of every value must reproduce every logged index. Hypotheses (split extents
 ``k * lcm``, choice knobs with unseen candidates) are tried depth-first until all
 indices agree; a ``ValueError`` says which knob could not be matched.
+
+This module builds knobs only; :meth:`ConfigSpace.from_records` puts them in a space
+(so the space imports its rebuilding, not the other way round).
 """
 from __future__ import annotations
 
@@ -21,10 +24,9 @@ import math
 import numbers
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .config import ConfigSpace
 from .knobs import AnnotateKnob, ChoiceKnob, Knob, ReorderKnob, SplitKnob, _ANNOTATE_POLICIES, _freeze
 
-__all__ = ["space_from_records"]
+__all__ = ["knobs_from_records"]
 
 _MAX_EXTENT_MULTIPLE = 16
 _MAX_UNSEEN_CHOICES = 8
@@ -163,10 +165,10 @@ def _solve(head, cols, rest: List[int], k: int, extents) -> Optional[List[Knob]]
     return None
 
 
-def space_from_records(entities: Sequence[Sequence[Sequence[Any]]],
+def knobs_from_records(entities: Sequence[Sequence[Sequence[Any]]],
                        indices: Optional[Sequence[int]] = None,
-                       extents: Optional[Mapping[str, int]] = None) -> ConfigSpace:
-    """Rebuild the config space that produced these logged entities.
+                       extents: Optional[Mapping[str, int]] = None) -> List[Knob]:
+    """The knobs, in order, of the config space that produced these logged entities.
 
     Parameters
     ----------
@@ -174,14 +176,14 @@ def space_from_records(entities: Sequence[Sequence[Sequence[Any]]],
         Each ``[[name, kind, value], ...]`` as in a log's ``config.entity`` (v0.2) or
         ``config.e`` (v0.1); all must name the same knobs in the same order.
     indices : list of int, optional
-        The logged config indices, one per entity. When given, the rebuilt space is
-        guaranteed to map every entity to its logged index.
+        The logged config indices, one per entity. When given, a space of the returned
+        knobs is guaranteed to map every entity to its logged index.
     extents : dict, optional
         Known loop extents of split knobs by name (otherwise inferred).
 
     Returns
     -------
-    ConfigSpace
+    list of Knob
 
     Raises
     ------
@@ -191,15 +193,15 @@ def space_from_records(entities: Sequence[Sequence[Sequence[Any]]],
     head, cols = _columns(entities)
     extents = dict(extents or {})
     if indices is None:
-        space = ConfigSpace()
+        knobs: List[Knob] = []
         for (name, kind), values in zip(head, cols):
             if kind == "sp":
-                space._add(next(_split_hypotheses(name, values, extents)))
+                knobs.append(next(_split_hypotheses(name, values, extents)))
             elif kind == "ot":
-                space._add(_choice_default(name, values))
+                knobs.append(_choice_default(name, values))
             else:
-                space._add(next(_seq_hypotheses(kind, name, values)))
-        return space
+                knobs.append(next(_seq_hypotheses(kind, name, values)))
+        return knobs
     if len(indices) != len(entities):
         raise ValueError(f"from_records: {len(indices)} indices for {len(entities)} entities")
     rest = []
@@ -207,11 +209,8 @@ def space_from_records(entities: Sequence[Sequence[Sequence[Any]]],
         if isinstance(i, bool) or not isinstance(i, numbers.Integral) or i < 0:
             raise ValueError(f"from_records: index #{r} is not a non-negative int: {i!r}")
         rest.append(int(i))
-    knobs = _solve(head, cols, rest, 0, extents)
-    if knobs is None:
+    found = _solve(head, cols, rest, 0, extents)
+    if found is None:
         raise ValueError("from_records: no space layout reproduces the logged indices "
                          f"(knobs {[n for n, _ in head]}); pass the split extents explicitly")
-    space = ConfigSpace()
-    for knob in knobs:
-        space._add(knob)
-    return space
+    return found
