@@ -68,8 +68,13 @@ class StrictApp(ToyNetApp):
 
     name = "strict"
 
-    def measure_qos_cost(self, with_approxes, is_test):
+    def __init__(self):
+        super().__init__()
+        self.batch_sizes = set()
+
+    def measure_qos_cost(self, with_approxes, is_test, batch_size=64):
         self.seen.append(dict(with_approxes))
+        self.batch_sizes.add(batch_size)
         loss = sum(LAYER_SENSITIVITY[op] * self.knob_by_name[with_approxes[op]].loss for op in self.ops)
         cost = sum(LAYER_FLOPS[op] / self.knob_by_name[with_approxes[op]].speedup for op in self.ops)
         return (88.0 - 1.15 * loss if is_test else 90.0 - loss), cost
@@ -168,7 +173,9 @@ def test_app_that_needs_full_configs_tunes_too():
     with pytest.raises(KeyError):
         app.measure_qos_cost({}, False)  # this app cannot take predtuner's abbreviated baseline
     app.seen.clear()
+    app.batch_sizes.clear()
     tuner = ApproxTuner(app, progress=False)
-    best = tuner.tune(30, 2.0, is_threshold_relative=True)
+    best = tuner.tune(30, 2.0, is_threshold_relative=True, app_kwargs={"batch_size": 8})
     assert best and all(len(cfg) == len(app.ops) for cfg in app.seen)
+    assert app.batch_sizes == {8}  # app_kwargs reach every call, the baseline's and the test set's too
     assert tuner.baseline_tune_qos == pytest.approx(90.0) and tuner.all_configs[0].cost == 1.0
