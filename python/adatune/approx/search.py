@@ -34,12 +34,14 @@ those that do not (OpenTuner's "threshold accuracy, minimise time" objective).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from ..space import ConfigSpace
-from ..tuner.epsilon import DEFAULT_EPS_RANGE, UncertaintyEpsilon
+from .._checks import check_choice, check_positive_int
+from ..tuner.epsilon import DEFAULT_EPS_RANGE, UNSET, EpsilonPolicy, UncertaintyEpsilon, resolve_epsilon
+from ..tuner.planner import Planner, interleave
 from ..tuner.forest import ForestEI, expected_improvement
 
 __all__ = ["SearchStrategy", "ConstrainedEISearch", "RegistrySearch", "make_search"]
@@ -89,17 +91,6 @@ def _onehot(space: ConfigSpace, indices: Sequence[int],
     return out
 
 
-class _FeatureSpace:
-    """What :class:`UncertaintyEpsilon` needs: ``sample(n, rng)`` as feature rows."""
-
-    def __init__(self, space: ConfigSpace, knob_features=None):
-        self.space = space
-        self.knob_features = knob_features
-
-    def sample(self, n: int, rng: np.random.Generator) -> List[np.ndarray]:
-        return list(_onehot(self.space, self.space.sample(n, rng), self.knob_features))
-
-
 class _AdditiveForest:
     """A ridge model on the features plus a :class:`ForestEI` on its residuals.
 
@@ -145,8 +136,9 @@ class ConstrainedEISearch(SearchStrategy):
     n_estimators : int, default 32
         Trees per forest (fits dominate the tuner's time; 32 keep a refit well under
         a second on a busy 2-core machine).
-    eps_range : (float, float)
-        Clip range of the uncertainty-aware epsilon.
+    epsilon : float or EpsilonPolicy, optional
+        Share of each plan picked at random; default
+        ``UncertaintyEpsilon(*DEFAULT_EPS_RANGE)`` on the speedup forest's spread.
     n_candidates : int, default 4096
         Candidates scored per refit when the space is too large to score whole.
     knob_features : list of ndarray, optional
@@ -161,72 +153,58 @@ class ConstrainedEISearch(SearchStrategy):
         taken in turn. On the benchmark apps EHVI reached 95 % of the front's
         hypervolume in fewer evaluations than constrained EI (docs/approx.md).
     local_share : float in [0, 1], default 0.0
-        Share of each plan spent on unmeasured one-knob neighbours of the measured
-        Pareto front (Pareto local search), taken front config after front config,
-        highest QoS first.
+        Share of each plan's model picks spent on unmeasured one-knob neighbours of the
+        measured Pareto front (Pareto local search), taken front config after front
+        config, highest QoS first.
     local_mode : {"model", "random"}, default "model"
         Which neighbour of a front config comes first: the best by EHVI, or a random one.
+    eps_range : (float, float)
+        Deprecated: ``epsilon=UncertaintyEpsilon(low, high)``.
     """
 
     def __init__(self, space: ConfigSpace, threshold: float, rng: np.random.Generator,
                  baseline_qos: float, plan_size: int = 10, first_fit: int = 16, n_levels: int = 4,
-                 n_estimators: int = 32, eps_range=DEFAULT_EPS_RANGE, n_candidates: int = 4096,
-                 knob_features: Optional[Sequence[np.ndarray]] = None, additive_prior: bool = True,
-                 acquisition: str = "ehvi", local_share: float = 0.0, local_mode: str = "model"):
+                 n_estimators: int = 32, epsilon: Union[None, float, EpsilonPolicy] = None,
+                 n_candidates: int = 4096, knob_features: Optional[Sequence[np.ndarray]] = None,
+                 additive_prior: bool = True, acquisition: str = "ehvi", local_share: float = 0.0,
+                 local_mode: str = "model", *, eps_range: Any = UNSET):
         super().__init__(space, threshold, rng)
-        if acquisition not in ("cei", "ehvi", "both"):
-            raise ValueError(f"ConstrainedEISearch: acquisition must be 'cei', 'ehvi' or 'both', got {acquisition!r}")
-        if local_mode not in ("model", "random"):
-            raise ValueError(f"ConstrainedEISearch: local_mode must be 'model' or 'random', got {local_mode!r}")
-        if isinstance(local_share, bool) or not isinstance(local_share, (int, float)) or not 0.0 <= local_share <= 1.0:
-            raise ValueError(f"ConstrainedEISearch: local_share must be a number in [0, 1], got {local_share!r}")
-        self.acquisition = acquisition
-        self.local_share = float(local_share)
-        self.local_mode = local_mode
-        if additive_prior not in (True, False, "qos", "cost"):
-            raise ValueError(f"ConstrainedEISearch: additive_prior must be True, False, 'qos' or 'cost', "
-                             f"got {additive_prior!r}")
-        self.additive_prior = additive_prior
+        owner = "ConstrainedEISearch"
+        self.acquisition = check_choice(acquisition, "acquisition", ("ehvi", "cei", "both"), owner)
+        self.local_mode = check_choice(local_mode, "local_mode", ("model", "random"), owner)
+        self.additive_prior = check_choice(additive_prior, "additive_prior", (True, False, "qos", "cost"), owner)
         if knob_features is not None:
             knob_features = [np.asarray(f, dtype=np.float64).reshape(r, -1)
                              for f, r in zip(knob_features, space.radices)]
             if len(knob_features) != len(space.radices) or not all(np.isfinite(f).all() for f in knob_features):
                 raise ValueError("ConstrainedEISearch: knob_features needs one finite (n_knobs, d) array per operator")
         self.knob_features = knob_features
-        for nm, v in (("plan_size", plan_size), ("first_fit", first_fit), ("n_levels", n_levels),
-                      ("n_candidates", n_candidates)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"ConstrainedEISearch: {nm} must be a positive int, got {v!r}")
         self.baseline_qos = float(baseline_qos)
-        self.plan_size = int(plan_size)
-        self.first_fit = int(first_fit)
-        self.n_levels = int(n_levels)
-        self.n_estimators = int(n_estimators)
-        self.n_candidates = int(n_candidates)
-        self.epsilon_policy = UncertaintyEpsilon(*eps_range)
-        self.epsilon = 1.0
-        self.epsilon_history: List[float] = []
+        self.n_levels = check_positive_int(n_levels, "n_levels", owner)
+        self.n_estimators = check_positive_int(n_estimators, "n_estimators", owner)
+        self.n_candidates = check_positive_int(n_candidates, "n_candidates", owner)
+        epsilon = resolve_epsilon(owner, epsilon, UNSET if eps_range is UNSET else True, eps_range,
+                                  UncertaintyEpsilon(*DEFAULT_EPS_RANGE))
+        self.planner = Planner(plan_size, first_fit, epsilon, local_share, owner=owner)
         self._xs: List[int] = []
         self._qos: List[float] = []
         self._sp: List[float] = []
-        self._plan: List[int] = []
-        self._since_fit = 0
-        self._n_fits = 0
+
+    # The planner owns these.
+    plan_size = property(lambda self: self.planner.plan_size)
+    first_fit = property(lambda self: self.planner.first_fit)
+    local_share = property(lambda self: self.planner.local_share)
+    epsilon_policy = property(lambda self: self.planner.policy)
+    epsilon = property(lambda self: self.planner.epsilon)
+    epsilon_history = property(lambda self: self.planner.epsilon_history)
+    _plan = property(lambda self: self.planner.plan[self.planner.pos:])
 
     def propose(self, n: int) -> List[int]:
-        out: List[int] = []
-        while len(out) < n:
-            while self._plan and (self._plan[0] in self.visited or self._plan[0] in out):
-                self._plan.pop(0)
-            if self._plan:
-                out.append(self._plan.pop(0))
-                continue
-            pick = self.space.sample(1, self.rng, exclude=self.visited | set(out))
-            if not pick:
-                break
-            out.append(pick[0])
-        self.visited.update(out)
-        return out
+        def random_pick(taken):
+            pick = self.space.sample(1, self.rng, exclude=taken)
+            return pick[0] if pick else None
+
+        return self.planner.propose(n, self.visited, random_pick)
 
     def observe(self, indices, qos, speedup) -> None:
         for i, q, s in zip(indices, qos, speedup):
@@ -234,8 +212,7 @@ class ConstrainedEISearch(SearchStrategy):
             self._xs.append(int(i))
             self._qos.append(float(q))
             self._sp.append(float(s))
-        self._since_fit += len(indices)
-        if self._since_fit >= (self.first_fit if self._n_fits == 0 else self.plan_size):
+        if self.planner.observe(len(indices)):
             self._refit()
 
     def _levels(self) -> List[float]:
@@ -294,7 +271,6 @@ class ConstrainedEISearch(SearchStrategy):
         return out
 
     def _refit(self) -> None:
-        self._since_fit = 0
         seed = int(self.rng.integers(2 ** 31))
         X = _onehot(self.space, self._xs, self.knob_features)
         qos, sp = np.array(self._qos), np.array(self._sp)
@@ -305,22 +281,23 @@ class ConstrainedEISearch(SearchStrategy):
         smodel = smake(n_estimators=self.n_estimators, random_state=seed + 1).fit(X, sp)
         feasible = qos >= self.threshold
         best = float(sp[feasible].max()) if feasible.any() else float(sp.min())
-        eps = float(self.epsilon_policy(smodel, _FeatureSpace(self.space, self.knob_features), best, self.rng))
-        self.epsilon = eps
-        self.epsilon_history.append(eps)
+
+        def spread(n: int) -> np.ndarray:
+            return smodel.predict(_onehot(self.space, self.space.sample(n, self.rng), self.knob_features))[1]
+
+        n_model, n_local = self.planner.start_plan(spread, best)
         cands = self._candidates()
         if not cands:
-            self._plan = []
+            self.planner.set_plan([], [], 0)
             return
         Xc = _onehot(self.space, cands, self.knob_features)
         q_mu, q_sd = qmodel.predict(Xc)
         s_mu, s_sd = smodel.predict(Xc)
         from scipy.special import ndtr  # deferred like forest.py: a slow import
 
-        n_model = self.plan_size - int(round(eps * self.plan_size))
         rankings = []
         ehvi = None
-        if self.acquisition in ("ehvi", "both") or self.local_share > 0:
+        if self.acquisition in ("ehvi", "both") or n_local:
             ehvi = _ehvi(q_mu, q_sd, s_mu, s_sd, np.c_[qos[feasible], sp[feasible]], (self.threshold, 1.0))
         if self.acquisition in ("ehvi", "both"):
             rankings.append(np.lexsort((-(s_mu * ndtr((q_mu - self.threshold) / np.maximum(q_sd, 1e-12))), -ehvi)))
@@ -333,27 +310,10 @@ class ConstrainedEISearch(SearchStrategy):
             acq = expected_improvement(s_mu, s_sd, best_l) * p_ok
             # ties (often all-zero EI far from the data) broken by feasible mean speedup
             rankings.append(np.lexsort((-(s_mu * p_ok), -acq)))
-        plan: List[int] = []
-        seen = set()
-        n_local = min(n_model, int(round(self.local_share * self.plan_size)))
-        if n_local:
-            plan = self._local_picks(n_local, cands, ehvi)
-            seen.update(plan)
-        pos = [0] * len(rankings)
-        while len(plan) < min(n_model, len(cands)):
-            for r, ranking in enumerate(rankings):
-                while pos[r] < len(ranking) and cands[ranking[pos[r]]] in seen:
-                    pos[r] += 1
-                if pos[r] < len(ranking) and len(plan) < n_model:
-                    idx = cands[ranking[pos[r]]]
-                    seen.add(idx)
-                    plan.append(idx)
-            if all(p >= len(rk) for p, rk in zip(pos, rankings)):
-                break
-        self._plan = plan  # the rest of each plan is random (propose() falls back)
-        self._n_fits += 1
-        logger.debug("refit #%d on %d configs: eps=%.3f, %d model picks", self._n_fits, len(self._xs),
-                     eps, len(plan))
+        local = self._local_picks(n_local, cands, ehvi) if n_local else []
+        ranked = interleave([(cands[k] for k in r) for r in rankings], seen=set(local))
+        # the rest of each plan is random (propose() falls back)
+        self.planner.set_plan(local, ranked, n_model)
 
 
 def _ehvi(q_mu: np.ndarray, q_sd: np.ndarray, s_mu: np.ndarray, s_sd: np.ndarray, front: np.ndarray,

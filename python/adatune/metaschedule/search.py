@@ -11,7 +11,9 @@ and in every iteration takes a share ``epsilon`` of the batch from the random on
 Epsilon follows the cost model's uncertainty (:class:`adatune.tuner.epsilon.UncertaintyEpsilon`:
 mean per-tree spread over fresh random candidates, relative to the best normalised
 throughput, clipped to ``[eps_low, eps_high]``): explore while the model is unsure, exploit
-once it is right.  Before the model is trained the batch is all random (and the costly
+once it is right. The split of each batch is the shared
+:class:`~adatune.tuner.planner.Planner`'s, as in template and application tuning; here a
+plan is one MetaSchedule iteration and MetaSchedule refits its cost model itself.  Before the model is trained the batch is all random (and the costly
 evolutionary step is skipped).  With a cost model that reports no uncertainty (anything
 but :class:`RFEICostModel`), epsilon stays at ``fallback_eps``.  Candidates already
 measured or proposed twice in a batch are dropped.
@@ -25,24 +27,13 @@ import numpy as np
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.search_strategy import PySearchStrategy
 
-from ..tuner.epsilon import DEFAULT_EPS_RANGE, UncertaintyEpsilon
+from .._checks import check_fraction, check_int
+from ..tuner.epsilon import DEFAULT_EPS_RANGE, FixedEpsilon, UncertaintyEpsilon
+from ..tuner.planner import Planner
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DynamicEpsilonSearch"]
-
-
-class _RowSample:
-    """The "space" UncertaintyEpsilon samples from: feature rows of random candidates."""
-
-    def __init__(self, rows: np.ndarray):
-        self.rows = rows
-
-    def sample(self, n: int, rng: np.random.Generator) -> list:
-        if len(self.rows) == 0:
-            return []
-        pick = rng.choice(len(self.rows), size=min(n, len(self.rows)), replace=False)
-        return [self.rows[i] for i in pick]
 
 
 @derived_object
@@ -83,11 +74,9 @@ class DynamicEpsilonSearch(PySearchStrategy):
                  n_uncertainty_samples: int = 64, fallback_eps: float = 0.05,
                  uncertainty_model: Any = None, seed: Optional[int] = None) -> None:
         super().__init__()
-        if not 0.0 <= fallback_eps <= 1.0:
-            raise ValueError(f"DynamicEpsilonSearch: fallback_eps must lie in [0, 1], got {fallback_eps}")
-        if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 2:
-            raise ValueError(f"DynamicEpsilonSearch: population_size must be an int >= 2, "
-                             f"got {population_size!r}")
+        owner = "DynamicEpsilonSearch"
+        fallback_eps = check_fraction(fallback_eps, "fallback_eps", owner)
+        check_int(population_size, "population_size", owner, low=2)
         self._params = dict(
             population_size=population_size, init_measured_ratio=init_measured_ratio,
             init_min_unmeasured=init_min_unmeasured, genetic_num_iters=genetic_num_iters,
@@ -98,7 +87,8 @@ class DynamicEpsilonSearch(PySearchStrategy):
         self.set_uncertainty_model(uncertainty_model)
         # UncertaintyEpsilon validates the clip range and the sample count.
         self.policy = UncertaintyEpsilon(eps_low, eps_high, n_uncertainty_samples)
-        self.fallback_eps = float(fallback_eps)
+        self.fallback_eps = fallback_eps
+        self.planner: Optional[Planner] = None
         self._rng = np.random.default_rng(seed)
         self._evo = None
         self._replay = None
@@ -144,6 +134,8 @@ class DynamicEpsilonSearch(PySearchStrategy):
         self._max_trials = int(max_trials)
         self._per_iter = int(num_trials_per_iter)
         self._cost_model = cost_model
+        policy = self.policy if self.uncertainty_model is not None else FixedEpsilon(self.fallback_eps)
+        self.planner = Planner(max(1, self._per_iter), epsilon=policy, owner="DynamicEpsilonSearch")
         # Each inner strategy counts only the candidates we forward to it; the budget we
         # give them is generous so neither stops before we do.
         budget = 2 * self._max_trials + self._per_iter
@@ -155,14 +147,23 @@ class DynamicEpsilonSearch(PySearchStrategy):
             self._evo.post_tuning()
             self._replay.post_tuning()
 
-    def _epsilon(self, random_candidates: List[Any]) -> float:
+    def _split(self, random_candidates: List[Any], n: int) -> int:
+        """Model-guided candidates of this iteration's ``n``; records epsilon."""
         model = self.uncertainty_model
-        if model is None:
-            return self.fallback_eps
-        if not model.fitted or not random_candidates:
-            return self.policy.initial
-        rows = model.features(self._context, random_candidates)
-        return float(self.policy(model.forest, _RowSample(rows), 1.0, self._rng))
+        if model is not None and (not model.fitted or not random_candidates):
+            eps, n_model = self.policy.initial, 0  # no model yet: all random
+        else:
+            def spread(k: int) -> np.ndarray:
+                pick = self._rng.choice(len(random_candidates), size=min(k, len(random_candidates)),
+                                        replace=False)
+                rows = model.features(self._context, [random_candidates[i] for i in pick])
+                return model.forest.predict(rows)[1]
+
+            # normalised throughputs: the best measured is 1 by construction
+            n_model, _ = self.planner.start_plan(spread, 1.0, size=n)
+            eps = self.planner.epsilon
+        self.epsilons_.append(eps)
+        return n_model
 
     def _take(self, candidates: Optional[List[Any]], n: int, origin: str, out: List[Any]) -> None:
         from tvm_ffi import structural_hash
@@ -184,17 +185,15 @@ class DynamicEpsilonSearch(PySearchStrategy):
             return None
         n = min(self._per_iter, left)
         randoms = list(self._replay.generate_measure_candidates() or [])
-        eps = self._epsilon(randoms)
-        self.epsilons_.append(eps)
-        n_rand = int(round(eps * n))
+        n_model = self._split(randoms, n)
         out: List[Any] = []
         self._origin = []
-        if n - n_rand > 0:
-            self._take(self._evo.generate_measure_candidates(), n - n_rand, "evo", out)
+        if n_model > 0:
+            self._take(self._evo.generate_measure_candidates(), n_model, "evo", out)
         # Random candidates fill the exploration share and whatever evolution left open.
         self._take(randoms, n - len(out), "rand", out)
         logger.info("DynamicEpsilonSearch: epsilon %.3f, %d model-guided + %d random candidates",
-                    eps, self._origin.count("evo"), self._origin.count("rand"))
+                    self.epsilons_[-1], self._origin.count("evo"), self._origin.count("rand"))
         return out or None
 
     def notify_runner_results(self, measure_candidates: List[Any], results: List[Any]) -> None:

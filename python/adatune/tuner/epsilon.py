@@ -18,14 +18,16 @@ works on (config indices, feature rows of MetaSchedule candidates, ...).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+import warnings
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from .._checks import check_fraction, check_positive_int
 from ..errors import ArgumentError, ArgumentTypeError
 
-__all__ = ["EpsilonPolicy", "FixedEpsilon", "UncertaintyEpsilon", "DEFAULT_EPS_RANGE", "as_epsilon_policy"]
+__all__ = ["EpsilonPolicy", "FixedEpsilon", "UncertaintyEpsilon", "DEFAULT_EPS_RANGE", "as_epsilon_policy",
+           "resolve_epsilon"]
 
 #: Clip range of the uncertainty-aware epsilon.
 DEFAULT_EPS_RANGE = (0.02, 0.5)
@@ -124,3 +126,33 @@ def eps_range_policy(eps_range: Sequence[float], owner: str = "") -> Uncertainty
         where = f"{owner}: eps_range" if owner else "eps_range"
         raise ArgumentTypeError(f"{where} must be a pair (low, high), got {eps_range!r}") from None
     return UncertaintyEpsilon(low, high)
+
+
+#: Marks a deprecated keyword the caller did not pass.
+UNSET: Any = object()
+
+
+def resolve_epsilon(owner: str, epsilon: Union[None, float, EpsilonPolicy], uncertainty_aware: Any,
+                    eps_range: Any, default: Union[float, EpsilonPolicy]) -> Union[float, EpsilonPolicy]:
+    """The epsilon of the one-argument API from the old three-argument one.
+
+    ``uncertainty_aware`` and ``eps_range`` still work, with a DeprecationWarning:
+    ``uncertainty_aware=True`` (or any ``eps_range``) means
+    ``UncertaintyEpsilon(*eps_range)``; ``uncertainty_aware=False`` means the number
+    ``epsilon`` (0.05 when not given).
+    """
+    if uncertainty_aware is UNSET and eps_range is UNSET:
+        return default if epsilon is None else epsilon
+    warnings.warn(f"{owner}: uncertainty_aware= and eps_range= are deprecated; pass epsilon=<float> "
+                  f"for a fixed share or epsilon=UncertaintyEpsilon(low, high) for the dynamic one",
+                  DeprecationWarning, stacklevel=3)
+    if uncertainty_aware is False:
+        if eps_range is not UNSET:
+            warnings.warn(f"{owner}: eps_range is ignored with uncertainty_aware=False", stacklevel=3)
+        return 0.05 if epsilon is None else epsilon
+    if isinstance(epsilon, EpsilonPolicy):
+        raise ArgumentTypeError(f"{owner}: pass either epsilon=<EpsilonPolicy> or uncertainty_aware/eps_range, "
+                                f"not both")
+    if eps_range is UNSET:
+        eps_range = (default.low, default.high) if hasattr(default, "low") else DEFAULT_EPS_RANGE
+    return eps_range_policy(eps_range, owner)

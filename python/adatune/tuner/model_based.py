@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from typing import Any, List, Optional, Union
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from .._checks import check_positive_int
 from ..errors import ArgumentTypeError
 from .cost_model import CostModel
-from .epsilon import DEFAULT_EPS_RANGE, EpsilonPolicy, eps_range_policy
+from .epsilon import UNSET, EpsilonPolicy, resolve_epsilon
 from .planner import Planner
 from .sa import SimulatedAnnealingOptimizer
 from .tuner import Tuner
@@ -29,36 +28,6 @@ from .tuner import Tuner
 __all__ = ["ModelBasedTuner"]
 
 logger = logging.getLogger(__name__)
-
-#: Marks a deprecated keyword the caller did not pass.
-_UNSET: Any = object()
-
-
-def resolve_epsilon(owner: str, epsilon: Union[None, float, EpsilonPolicy], uncertainty_aware: Any,
-                    eps_range: Any, default: Union[float, EpsilonPolicy]) -> Union[float, EpsilonPolicy]:
-    """The epsilon of the one-argument API from the old three-argument one.
-
-    ``uncertainty_aware`` and ``eps_range`` still work, with a DeprecationWarning:
-    ``uncertainty_aware=True`` (or any ``eps_range``) means
-    ``UncertaintyEpsilon(*eps_range)``; ``uncertainty_aware=False`` means the number
-    ``epsilon`` (0.05 when not given).
-    """
-    if uncertainty_aware is _UNSET and eps_range is _UNSET:
-        return default if epsilon is None else epsilon
-    warnings.warn(f"{owner}: uncertainty_aware= and eps_range= are deprecated; pass epsilon=<float> "
-                  f"for a fixed share or epsilon=UncertaintyEpsilon(low, high) for the dynamic one",
-                  DeprecationWarning, stacklevel=3)
-    if uncertainty_aware is False:
-        if eps_range is not _UNSET:
-            warnings.warn(f"{owner}: eps_range is ignored with uncertainty_aware=False", stacklevel=3)
-        return 0.05 if epsilon is None else epsilon
-    if isinstance(epsilon, EpsilonPolicy):
-        raise ArgumentTypeError(f"{owner}: pass either epsilon=<EpsilonPolicy> or uncertainty_aware/eps_range, "
-                                f"not both")
-    if eps_range is _UNSET:
-        eps_range = (default.low, default.high) if hasattr(default, "low") else DEFAULT_EPS_RANGE
-    return eps_range_policy(eps_range, owner)
-
 
 class ModelBasedTuner(Tuner):
     """Tuner driven by a cost model.
@@ -93,7 +62,7 @@ class ModelBasedTuner(Tuner):
                  model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
                  plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
                  first_fit: Optional[int] = None, local_share: float = 0.0, local_top: int = 4,
-                 seed=None, *, uncertainty_aware: Any = _UNSET, eps_range: Any = _UNSET):
+                 seed=None, *, uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
         super().__init__(task, seed)
         owner = type(self).__name__
         if not isinstance(cost_model, CostModel):

@@ -32,17 +32,20 @@ __all__ = ["Planner", "interleave"]
 logger = logging.getLogger(__name__)
 
 
-def interleave(rankings: Sequence[Iterable[int]]) -> Iterator[int]:
-    """Take one pick from each ranking in turn (duplicates are left to the planner)."""
+def interleave(rankings: Sequence[Iterable[int]], seen: Optional[set] = None) -> Iterator[int]:
+    """Distinct picks from several rankings, taken in turn: each turn, every ranking gives
+    its best pick not yet given (nor in ``seen``, which is updated)."""
+    seen = set() if seen is None else seen
     iters = [iter(r) for r in rankings]
     while iters:
         alive = []
         for it in iters:
-            try:
-                yield next(it)
-            except StopIteration:
-                continue
-            alive.append(it)
+            for idx in it:
+                if idx not in seen:
+                    seen.add(idx)
+                    alive.append(it)
+                    yield idx
+                    break
         iters = alive
 
 

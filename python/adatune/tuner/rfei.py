@@ -5,8 +5,8 @@ from typing import Any, Optional, Union
 
 from .._seeding import sub_seed
 from .cost_model import ForestCostModel
-from .epsilon import EpsilonPolicy, UncertaintyEpsilon
-from .model_based import _UNSET, ModelBasedTuner, resolve_epsilon
+from .epsilon import UNSET, EpsilonPolicy, UncertaintyEpsilon, resolve_epsilon
+from .model_based import ModelBasedTuner
 from .exhaustive import DEFAULT_EXHAUSTIVE_LIMIT, ExhaustiveOptimizer
 from .sa import SimulatedAnnealingOptimizer
 
@@ -66,7 +66,7 @@ class RFEITuner(ModelBasedTuner):
                  sa_iters: Optional[int] = None, sa_parallel: int = 128, n_jobs: int = 1,
                  first_fit: Optional[int] = 16, exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT,
                  local_share: float = 0.5, local_top: int = 4, seed=None, *,
-                 uncertainty_aware: Any = _UNSET, eps_range: Any = _UNSET):
+                 uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
         space = task.config_space
         if space.n_configs <= exhaustive_limit:
             optimizer: Any = ExhaustiveOptimizer(space, max_configs=exhaustive_limit)
