@@ -1,4 +1,5 @@
-"""``adatune tune`` / ``adatune best`` end to end, including a killed and resumed run."""
+"""``adatune tune`` / ``adatune best`` end to end, including a killed and resumed run, and
+the CLI's logs applied from library tasks (workload keys with defaults filled in)."""
 import json
 import os
 import signal
@@ -18,8 +19,8 @@ def _lines(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def _tune(log, trials, *extra, timeout=300):
-    cmd = ADATUNE + ["tune", "--template", "dense", "--args", "32,32,32", "--trials", str(trials),
+def _tune(log, trials, *extra, timeout=300, args="32,32,32"):
+    cmd = ADATUNE + ["tune", "--template", "dense", "--args", args, "--trials", str(trials),
                      "--log", str(log), "--n-parallel", "2", "--seed", "0", *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
@@ -64,6 +65,38 @@ def test_killed_run_resumes_without_remeasuring(tmp_path):
     new = [r["config"]["index"] for r in after[len(before):]]
     assert len(new) == 4 and not done & set(new)  # no config measured twice
     assert f"4 / {len(before)}" in out.stdout
+
+
+def _logged_best(path):
+    """(index, mean cost) of the fastest successful line, read without adatune."""
+    best = None
+    for line in _lines(path):
+        costs, error_no = line["result"][0], line["result"][1]
+        if error_no == 0:
+            cost = sum(costs) / len(costs)
+            if best is None or cost < best[1]:
+                best = (line["config"]["index"], cost)
+    return best
+
+
+@pytest.mark.parametrize("cli_args, lib_args", [
+    ("32,32,32", (32, 32, 32, "float32")),        # the CLI leaves dtype to its default
+    ("32,32,32,float32", (32, 32, 32)),           # the library does
+])
+def test_cli_log_applies_to_the_library_task_however_the_default_is_spelled(
+        tmp_path, cli_args, lib_args):
+    import adatune
+
+    log = tmp_path / "dense.log"
+    out = _tune(log, 4, "--tuner", "random", args=cli_args)
+    assert out.returncode == 0, out.stderr
+    index, cost = _logged_best(log)
+    task = adatune.task.create("dense", lib_args)
+    with adatune.apply_best(str(log)) as best:
+        record = best.record_for(task)
+        assert task.best_config().index == index
+    assert record.mean_cost == pytest.approx(cost, rel=1e-12)
+    assert all(line["input"][2] == [32, 32, 32, "float32"] for line in _lines(log))
 
 
 @pytest.mark.parametrize("argv, message", [

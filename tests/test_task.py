@@ -210,7 +210,7 @@ def test_apply_best_picks_fastest_successful_record(tmp_path):
             conv.build_best()
         with adatune.apply_best(tmp_path / "conv.log"):  # innermost block wins
             conv.build_best()
-        assert "dense(16,32,8)" in best.workload_keys("llvm")
+        assert 'dense(16,32,8,"float32")' in best.workload_keys("llvm")
         # the real CUDA log's workloads are there, but only for cuda tasks
         assert best.workload_keys("cuda") and not any("topi" in k for k in best.workload_keys("llvm"))
     arrays = [tvm.runtime.tensor(x) for x in dense.make_inputs(0)]
@@ -233,6 +233,40 @@ def test_apply_best_from_records(tmp_path):
     other = T.create("dense", (8, 8, 8))
     with pytest.raises(ValueError, match="record is for"):
         other.config(recs[0])
+
+
+def _old_style_log(path, name, args, task, costs):
+    """A log as written before defaults were filled in: args exactly as the user gave them."""
+    import types
+
+    logged = types.SimpleNamespace(name=name, args=args)
+    with open(path, "w") as fh:
+        for index, cost in costs:
+            inp = MeasureInput(task.target, logged, task.config_space.get(index))
+            fh.write(encode(Record.from_measure(inp, MeasureResult((cost,), 0, 0.1, 1.7e9))) + "\n")
+
+
+def test_defaults_are_part_of_the_task_and_old_keys_still_match(tmp_path):
+    short, full = T.create("dense", (16, 32, 8)), T.create("dense", (16, 32, 8, "float32"))
+    assert short == full and short.args == (16, 32, 8, "float32")
+    assert short.workload_key == full.workload_key == 'dense(16,32,8,"float32")'
+    assert short.workload_keys == ('dense(16,32,8,"float32")', "dense(16,32,8)")
+    conv = T.create("conv2d_nchw", (1, 4, 6, 6, 8, 3, 3, 2))
+    assert conv.args[7:] == (2, 0, 1, "float32")  # stride given; padding, dilation, dtype filled
+    assert "conv2d_nchw(1,4,6,6,8,3,3,2)" in conv.workload_keys
+    assert "conv2d_nchw(1,4,6,6,8,3,3)" not in conv.workload_keys  # stride 2 is no default
+    # a log of the short spelling (the old CLI's) is found by either spelling, and the
+    # fastest record of all the spellings wins
+    a, b, c = short.config_space.sample(3, rng=2)
+    old = tmp_path / "old.log"
+    _old_style_log(old, "dense", (16, 32, 8), short, [(a, 3e-5), (b, 1e-5)])
+    _write_log(tmp_path / "new.log", full, [(c, 0.5e-5)])
+    for task in (short, full):
+        assert task.best_config(str(old)).index == b
+        assert task.best_config([str(old), str(tmp_path / "new.log")]).index == c
+        assert task.config(next(iter(adatune.load_best(old).values()))).index == b
+    with pytest.raises(LookupError, match="no successful llvm record"):
+        T.create("dense", (16, 32, 8, "float16")).best_config(str(old))
 
 
 def test_pair_arguments_survive_the_log(tmp_path):

@@ -11,6 +11,8 @@ import os
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Union
 
+from ..errors import NoRecordError
+
 __all__ = ["ApplyBest", "apply_best", "resolve_best"]
 
 _ACTIVE = threading.local()
@@ -33,9 +35,11 @@ class ApplyBest:
 
     Notes
     -----
-    Records are matched to a task by workload key (template name and arguments) and
-    by target kind (a cuda record is never applied to an llvm task); among those the
-    fastest wins.  Use it as a context manager so :meth:`Task.build_best` finds it.
+    Records are matched to a task by workload key (template name and arguments, under
+    any of :attr:`Task.workload_keys`, so logs that left a default argument out match
+    too) and by target kind (a cuda record is never applied to an llvm task); among
+    those the fastest wins.  Use it as a context manager so :meth:`Task.build_best`
+    finds it.
     """
 
     def __init__(self, records: Any):
@@ -84,16 +88,19 @@ class ApplyBest:
 
         Raises
         ------
-        LookupError
-            When the log holds no successful record of the task's workload and target kind.
+        NoRecordError
+            (a ``LookupError``) When the log holds no successful record of the task's
+            workload and target kind.
         """
         kind = task.target.kind.name
-        rec = self._best(kind).get(task.workload_key)
-        if rec is None:
+        table = self._best(kind)
+        keys = getattr(task, "workload_keys", (task.workload_key,))
+        found = [table[key] for key in keys if key in table]
+        if not found:
             where = ", ".join(os.fspath(s) if isinstance(s, (str, os.PathLike)) else "<records>"
                               for s in self._sources)
-            raise LookupError(f"no successful {kind} record of {task.workload_key} in {where}")
-        return rec
+            raise NoRecordError(f"no successful {kind} record of {task.workload_key} in {where}")
+        return min(found, key=lambda rec: rec.mean_cost)
 
     def workload_keys(self, kind: str = "llvm") -> List[str]:
         """Workload keys with a best record for targets of ``kind``."""

@@ -8,7 +8,8 @@ how many of the kernel's trailing arguments are outputs.
 """
 from __future__ import annotations
 
-import importlib
+import functools
+import inspect
 import logging
 import re
 import threading
@@ -49,6 +50,87 @@ class TemplateSpec:
     num_outputs: int = 1
     target_kinds: Tuple[str, ...] = ("llvm",)
 
+    def with_defaults(self, args: Sequence[Any]) -> Tuple[Any, ...]:
+        """``args`` with the template's trailing defaults filled in.
+
+        ``dense(cfg, M, N, K, dtype="float32")`` given ``(64, 64, 64)`` gives
+        ``(64, 64, 64, "float32")``, so a workload is named the same whether a default
+        was spelled out or not.  Arguments missing a default are left missing (the
+        template refuses them when called).
+        """
+        args = tuple(args)
+        params = _parameters(self.func)
+        if len(args) >= len(params):
+            return args
+        tail = []
+        for param in params[len(args):]:
+            if param.default is inspect.Parameter.empty:
+                return args
+            tail.append(param.default)
+        return args + tuple(tail)
+
+    def short_spellings(self, args: Sequence[Any]) -> List[Tuple[Any, ...]]:
+        """The ways ``args`` (complete) were written with trailing defaults left out,
+        longest first: ``(64, 64, 64)`` for ``dense``'s ``(64, 64, 64, "float32")``."""
+        full = self.with_defaults(args)
+        params = _parameters(self.func)
+        out: List[Tuple[Any, ...]] = []
+        n = min(len(full), len(params))
+        while n > 0 and params[n - 1].default is not inspect.Parameter.empty \
+                and _same(full[n - 1], params[n - 1].default):
+            n -= 1
+            out.append(full[:n])
+        return out
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Equal as logged: tuples and lists alike, ``1`` and ``True`` not."""
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default))
+    return type(value) is type(default) and value == default
+
+
+@functools.lru_cache(maxsize=None)
+def _parameters(func: Callable[..., Any]) -> Tuple[inspect.Parameter, ...]:
+    """The positional parameters of a template after ``cfg`` (up to a ``*args``)."""
+    try:
+        params = list(inspect.signature(func).parameters.values())[1:]
+    except (TypeError, ValueError):  # a builtin or C function: nothing to fill in
+        return ()
+    out = []
+    for param in params:
+        if param.kind not in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            break
+        out.append(param)
+    return tuple(out)
+
+
+def _make_spec(name: str, func: Callable[..., Any], reference: Optional[Callable[..., List[Any]]],
+               num_outputs: int, target_kinds: Sequence[str]) -> TemplateSpec:
+    """A validated TemplateSpec (errors name the template and the argument)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"template name must be an identifier-like string, got {name!r}")
+    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
+        raise ValueError(f"template {name!r}: num_outputs must be a positive int, got {num_outputs!r}")
+    if reference is not None and not callable(reference):
+        raise ValueError(f"template {name!r}: reference must be callable, got {reference!r}")
+    kinds = (target_kinds,) if isinstance(target_kinds, str) else tuple(target_kinds)
+    if not kinds or not all(isinstance(k, str) and k for k in kinds):
+        raise ValueError(f"template {name!r}: target_kinds must be non-empty strings, got {target_kinds!r}")
+    if not callable(func):
+        raise ValueError(f"template {name!r}: {func!r} is not callable")
+    return TemplateSpec(name, func, reference, num_outputs, kinds)
+
+
+def _put(spec: TemplateSpec, override: bool) -> None:
+    with _LOCK:
+        old = _REGISTRY.get(spec.name)
+        if old is not None and not override and old.func is not spec.func:
+            raise ValueError(f"template {spec.name!r} is already registered by "
+                             f"{_describe(old.func)}; pass override=True to replace it")
+        _REGISTRY[spec.name] = spec
+    logger.debug("registered template %r (%s)", spec.name, _describe(spec.func))
+
 
 def template(name: str, *, reference: Optional[Callable[..., List[Any]]] = None,
              num_outputs: int = 1, target_kinds: Sequence[str] = ("llvm",),
@@ -67,7 +149,8 @@ def template(name: str, *, reference: Optional[Callable[..., List[Any]]] = None,
     target_kinds : sequence of str
         Target kinds the template supports; tasks for other kinds are refused.
     override : bool
-        Replace an existing template of the same name instead of raising.
+        Replace an existing template of the same name (a built-in included) instead
+        of raising.
 
     Examples
     --------
@@ -77,41 +160,48 @@ def template(name: str, *, reference: Optional[Callable[..., List[Any]]] = None,
     ...     cfg.define_knob("vec", [False, True])
     ...     ...
     """
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"template name must be an identifier-like string, got {name!r}")
-    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
-        raise ValueError(f"template {name!r}: num_outputs must be a positive int, got {num_outputs!r}")
-    if reference is not None and not callable(reference):
-        raise ValueError(f"template {name!r}: reference must be callable, got {reference!r}")
-    kinds = (target_kinds,) if isinstance(target_kinds, str) else tuple(target_kinds)
-    if not kinds or not all(isinstance(k, str) and k for k in kinds):
-        raise ValueError(f"template {name!r}: target_kinds must be non-empty strings, got {target_kinds!r}")
+    _make_spec(name, _check_later, reference, num_outputs, target_kinds)  # fail at decoration
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        if not callable(func):
-            raise ValueError(f"template {name!r}: {func!r} is not callable")
-        spec = TemplateSpec(name, func, reference, num_outputs, kinds)
-        with _LOCK:
-            old = _REGISTRY.get(name)
-            if old is not None and not override and old.func is not func:
-                raise ValueError(f"template {name!r} is already registered by "
-                                 f"{_describe(old.func)}; pass override=True to replace it")
-            _REGISTRY[name] = spec
-        logger.debug("registered template %r (%s)", name, _describe(func))
+        spec = _make_spec(name, func, reference, num_outputs, target_kinds)
+        _load_builtins()  # a built-in of the same name is taken, whenever it loads
+        _put(spec, override)
         return func
 
     return register
+
+
+def _check_later(*args: Any) -> None:
+    """Stands for the function while the decorator's own arguments are checked."""
 
 
 def _describe(func: Callable[..., Any]) -> str:
     return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
 
 
+_BUILTINS_LOCK = threading.RLock()
+_builtins_loaded = False
+
+
 def _load_builtins() -> None:
-    # Importing the package registers the built-in templates; done on lookup so that
-    # worker processes which only unpickle a Task find them too.  The import system
-    # makes this cheap after the first time and safe across threads.
-    importlib.import_module("adatune.templates")
+    """Register the built-in templates (once).
+
+    Done on the first lookup or registration, not at import: the templates import TVM,
+    and worker processes which only unpickle a Task must find them too.
+    """
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    with _BUILTINS_LOCK:
+        if _builtins_loaded:
+            return
+        from .. import templates  # TVM is imported here, when templates are first needed
+
+        _builtins_loaded = True
+        for name, func, options in templates.BUILTINS:
+            spec = _make_spec(name, func, options.get("reference"),
+                              options.get("num_outputs", 1), options.get("target_kinds", ("llvm",)))
+            _put(spec, override=False)
 
 
 def get_template(name: str) -> TemplateSpec:

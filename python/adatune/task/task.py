@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..records.workload import workload_key as _workload_key
 from .registry import TemplateSpec, get_template, list_templates
 from .target import as_target, target_to_dict
 
@@ -93,14 +94,19 @@ class Task:
     name : str
         A registered template (see :func:`adatune.task.list_templates`).
     args : sequence
-        The template's arguments (ints, floats, strings, nested lists of them).
+        The template's arguments (ints, floats, strings, nested lists of them);
+        trailing ones the template has defaults for may be left out.
     target : tvm.target.Target, dict, str or None
         See :func:`adatune.task.as_target`; ``None`` is the host CPU.
 
     Attributes
     ----------
-    name, args, target
-        As given (``args`` as nested tuples, ``target`` as a ``tvm.target.Target``).
+    name, target
+        As given (``target`` as a ``tvm.target.Target``).
+    args : tuple
+        The arguments as nested tuples, with the template's defaults filled in, so
+        ``create("dense", (64, 64, 64))`` and ``create("dense", (64, 64, 64,
+        "float32"))`` are the same task, logged under the same workload key.
     workload_key : str
         ``name(args)`` as :func:`adatune.records.workload_key` writes it.
     """
@@ -108,7 +114,8 @@ class Task:
     def __init__(self, name: str, args: Sequence[Any], target: Any = None):
         self._spec: TemplateSpec = get_template(name)
         self.name = name
-        self.args = _freeze_args(args, f"task {name!r} args")
+        where = f"task {name!r} args"
+        self.args = _freeze_args(self._spec.with_defaults(_freeze_args(args, where)), where)
         self.target = as_target(target)
         kind = self.target.kind.name
         if kind not in self._spec.target_kinds:
@@ -135,9 +142,15 @@ class Task:
 
     @property
     def workload_key(self) -> str:
-        from ..records import workload_key
+        return _workload_key(self.name, self.args)
 
-        return workload_key(self.name, self.args)
+    @property
+    def workload_keys(self) -> Tuple[str, ...]:
+        """Every key this task's records may be logged under: :attr:`workload_key`
+        first, then the keys of the argument spellings that leave trailing defaults
+        out (what logs written before defaults were filled in hold)."""
+        return (self.workload_key,) + tuple(_workload_key(self.name, args)
+                                            for args in self._spec.short_spellings(self.args))
 
     @property
     def signature(self) -> List[Tuple[Tuple[int, ...], str]]:
@@ -163,7 +176,7 @@ class Task:
         if isinstance(config, numbers.Integral):
             return self.config_space.get(int(config))
         if hasattr(config, "config_dict") and hasattr(config, "workload_key"):  # a Record
-            if config.workload_key != self.workload_key:
+            if config.workload_key not in self.workload_keys:
                 raise ValueError(f"record is for {config.workload_key}, not for task {self.workload_key}")
             config = config.config_dict()
         if isinstance(config, Mapping):

@@ -11,8 +11,10 @@ name                     arguments                                     module
 ``depthwise_conv2d_nchw`` N, C, H, W, KH, KW, stride, pad, dil, dtype  :mod:`.depthwise`
 =======================  ============================================  ==================
 
-See ``docs/templates.md`` for the knobs of each.
+See ``docs/templates.md`` for the knobs of each.  Importing the modules declares the
+templates in :data:`BUILTINS`; the task registry registers them on its first lookup.
 """
-from . import batch_matmul, conv2d, dense, depthwise  # noqa: F401  (imported to register)
+from . import batch_matmul, conv2d, dense, depthwise  # noqa: F401  (imported to declare)
+from .builtins import BUILTINS
 
-__all__ = ["dense", "batch_matmul", "conv2d", "depthwise"]
+__all__ = ["dense", "batch_matmul", "conv2d", "depthwise", "BUILTINS"]

@@ -11,7 +11,7 @@ from typing import List, Sequence
 import numpy as np
 from tvm import s_tir, te
 
-from ..task import template
+from .builtins import builtin
 from . import _gemm
 from .dense import _acc_dtype, _check_dims
 
@@ -22,7 +22,7 @@ def _batch_matmul_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarr
     return [np.matmul(a.astype(acc), b.astype(acc).transpose(0, 2, 1)).astype(a.dtype)]
 
 
-@template("batch_matmul", reference=_batch_matmul_ref)
+@builtin("batch_matmul", reference=_batch_matmul_ref)
 def batch_matmul(cfg, batch: int, M: int, N: int, K: int, dtype: str = "float32"):
     """``C[b, m, n] = sum_k A[b, m, k] * B[b, n, k]``."""
     _check_dims("batch_matmul", batch=batch, M=M, N=N, K=K)

@@ -26,7 +26,7 @@ from typing import Any, List, Sequence, Tuple
 import numpy as np
 from tvm import s_tir, te
 
-from ..task import template
+from .builtins import builtin
 from . import _schedule as _s
 from .dense import _acc_dtype
 
@@ -159,7 +159,7 @@ def _schedule(sch: Any, cfg: Any, layout: str) -> None:
     _s.parallel_outer_vector_inner(sch, pad, 2)
 
 
-@template("conv2d_nchw", reference=_conv2d_nchw_ref)
+@builtin("conv2d_nchw", reference=_conv2d_nchw_ref)
 def conv2d_nchw(cfg, N: int, CI: int, H: int, W: int, CO: int, KH: int, KW: int,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, dtype: str = "float32"):
     """NCHW data, OIHW kernel, NCHW output."""
@@ -199,7 +199,7 @@ def conv2d_nchw(cfg, N: int, CI: int, H: int, W: int, CO: int, KH: int, KW: int,
     return sch.mod["main"]
 
 
-@template("conv2d_nhwc", reference=_conv2d_nhwc_ref)
+@builtin("conv2d_nhwc", reference=_conv2d_nhwc_ref)
 def conv2d_nhwc(cfg, N: int, H: int, W: int, CI: int, CO: int, KH: int, KW: int,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, dtype: str = "float32"):
     """NHWC data, HWIO kernel, NHWC output."""

@@ -12,7 +12,7 @@ from typing import List, Sequence
 import numpy as np
 from tvm import s_tir, te
 
-from ..task import template
+from .builtins import builtin
 from . import _gemm
 
 
@@ -38,7 +38,7 @@ def _check_dims(name: str, **dims: int) -> None:
             raise ValueError(f"{name}: {key} must be a positive int, got {val!r}")
 
 
-@template("dense", reference=_dense_ref)
+@builtin("dense", reference=_dense_ref)
 def dense(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     """``C = A @ B^T`` with ``A: [M, K]``, ``B: [N, K]``."""
     _check_dims("dense", M=M, N=N, K=K)
@@ -55,7 +55,7 @@ def dense(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     return sch.mod["main"]
 
 
-@template("matmul", reference=_matmul_ref)
+@builtin("matmul", reference=_matmul_ref)
 def matmul(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     """``C = A @ B`` with ``A: [M, K]``, ``B: [K, N]``."""
     _check_dims("matmul", M=M, N=N, K=K)

@@ -17,7 +17,7 @@ from typing import Any, List, Sequence
 import numpy as np
 from tvm import s_tir, te
 
-from ..task import template
+from .builtins import builtin
 from . import _schedule as _s
 from .conv2d import _check_int, _window, conv_geometry, pad_input
 from .dense import _acc_dtype
@@ -36,7 +36,7 @@ def _depthwise_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]
     return [out.astype(data.dtype)]
 
 
-@template("depthwise_conv2d_nchw", reference=_depthwise_ref)
+@builtin("depthwise_conv2d_nchw", reference=_depthwise_ref)
 def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
                           stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                           dtype: str = "float32"):
