@@ -14,7 +14,8 @@ from .reader import iter_records
 from .record import Record
 from .summary import ReadSummary
 
-__all__ = ["TuneRecords", "create_records_by_workloads", "config_key", "check_nbest"]
+__all__ = ["TuneRecords", "create_records_by_workloads", "group_records", "config_key",
+           "check_nbest"]
 
 
 _KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
@@ -215,20 +216,29 @@ class TuneRecords:
         return [self.gen_record_item(r) for r in self.to_list(nbest)]
 
 
-def _workload_matches(workload: Optional[str]) -> Callable[[Record], bool]:
+def _workload_matches(workload: Any) -> Callable[[Record], bool]:
+    """Which records ``workload`` selects: all for None; for a string, those of that
+    workload key or task name; for a task (anything with ``workload_keys`` or
+    ``workload_key``), those logged under one of its keys."""
     if workload is None:
         return lambda record: True
-    if not isinstance(workload, str):
-        raise ArgumentTypeError(f"create_records_by_workloads: workload must be a workload "
-                                f"key or a task name, got {workload!r}")
-    return lambda record: workload == record.workload_key or workload == record.task_name
+    if isinstance(workload, str):
+        return lambda record: workload == record.workload_key or workload == record.task_name
+    keys = getattr(workload, "workload_keys", None)
+    if keys is None and isinstance(getattr(workload, "workload_key", None), str):
+        keys = (workload.workload_key,)
+    if keys is None:
+        raise ArgumentTypeError(f"workload must be a workload key, a task name or a task, got "
+                                f"{workload!r}")
+    wanted = frozenset(keys)
+    return lambda record: record.workload_key in wanted
 
 
 def group_records(records: Iterable[Record], make: Callable[[str, str], TuneRecords],
-                  workload: Optional[str] = None) -> Dict[Tuple[str, str], TuneRecords]:
+                  workload: Any = None) -> Dict[Tuple[str, str], TuneRecords]:
     """Push the successful ``records`` (of ``workload`` only, when given: a workload
-    key or a task name) into one container per (target, workload key), made by
-    ``make(target, workload_key)``."""
+    key, a task name or a task) into one container per (target, workload key), made
+    by ``make(target, workload_key)``."""
     wanted = _workload_matches(workload)
     groups: Dict[Tuple[str, str], TuneRecords] = {}
     for record in records:
@@ -245,7 +255,7 @@ def group_records(records: Iterable[Record], make: Callable[[str, str], TuneReco
 def create_records_by_workloads(
     path: Union[str, os.PathLike, Iterable[Record]],
     nbest: int = 1,
-    workload: Optional[str] = None,
+    workload: Any = None,
     summary: Optional[ReadSummary] = None,
 ) -> Dict[Tuple[str, str], TuneRecords]:
     """Group a log by (target, workload) keeping the best ``nbest`` records per layout.
@@ -259,8 +269,9 @@ def create_records_by_workloads(
         :func:`adatune.records.iter_records`), or records already read.
     nbest : int
         Records kept per (target, workload, layout); -1 keeps all.
-    workload : str, optional
-        Keep only this workload (a workload key, or a task name).
+    workload : str or Task, optional
+        Keep only this workload: a workload key, a task name, or a task (any of its
+        :attr:`~adatune.task.Task.workload_keys`).
     summary : ReadSummary, optional
         Receives the read counts.
 
