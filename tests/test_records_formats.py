@@ -266,3 +266,200 @@ def test_from_measure_with_the_space_layers_config_round_trips_to_the_same_entit
         again = ConfigEntity.from_json_dict(record.config_dict(), space)
         assert again.index == index == record.config_index
         assert again.to_json_dict() == config.to_json_dict()
+
+
+# ----------------------------------------------------------------------------- formats
+
+KT = DATA / "kernel_tuner"
+
+
+def test_formats_are_sniffed_by_content_not_by_name(tmp_path):
+    from adatune.records import format_of, log_files
+
+    assert format_of(NNFUSION / "all_tuned_topi_dense.1000.log").name == "autotvm"
+    assert format_of(KT / "pnpoly" / "RTX_3090.json.gz").name == "kernel_tuner"
+    for path in (MS / "web-llm", MS / "web-llm" / "database_workload.json",
+                 MS / "web-llm" / "database_tuning_record.json"):
+        assert format_of(path).name == "metaschedule"
+    # an AutoTVM log named .json, a Kernel Tuner cache without .gz, a file of neither
+    renamed = tmp_path / "tune.json"
+    renamed.write_text((NNFUSION / "all_tuned_topi_dense.1000.log").read_text())
+    cache = tmp_path / "cache.txt"
+    cache.write_bytes(gzip.decompress((KT / "pnpoly" / "RTX_3090.json.gz").read_bytes()))
+    other = tmp_path / "notes.log"
+    other.write_text("hello\n")
+    assert [format_of(p).name for p in (renamed, cache, other)] == [
+        "autotvm", "kernel_tuner", "autotvm"]  # unknown content is read (and rejected) as lines
+    assert [name for name, _ in log_files(DATA)] == [
+        "autotvm"] * 5 + ["kernel_tuner"] * 4 + ["metaschedule"] * 2
+
+
+def _kt_expected(path):
+    """Records of a Kernel Tuner cache, computed from its JSON alone."""
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    params = doc["tune_params_keys"]
+    values = [doc["tune_params"][p] for p in params]
+    out = {}
+    for key, entry in doc["cache"].items():
+        index, mult = 0, 1
+        for text, vals in zip(key.split(","), values):
+            index += [str(v) for v in vals].index(text) * mult
+            mult *= len(vals)
+        out[index] = entry
+    return doc, out
+
+
+def test_kernel_tuner_caches_read_as_records():
+    path = KT / "convolution" / "RTX_2080_Ti.json.gz"
+    doc, expected = _kt_expected(path)
+    summary = ReadSummary()
+    records = list(iter_records(path, summary))
+    assert summary.kept == len(records) == len(expected) == 6768
+    assert summary.meta == 1 and summary.rejected == 0
+    codes = {"CompilationFailedConfig": 3, "RuntimeFailedConfig": 4}
+    for r in records:
+        entry = expected[r.config_index]
+        assert r.task_name == doc["kernel_name"] and r.target == doc["device_name"]
+        assert r.args == [doc["problem_size"]]
+        assert [k[0] for k in r.entity] == doc["tune_params_keys"]
+        assert [k[2] for k in r.entity] == [entry[p] for p in doc["tune_params_keys"]]
+        if isinstance(entry["time"], str):
+            assert r.error_no == codes[entry["time"]] and not r.ok
+        else:
+            assert r.ok and r.mean_cost == pytest.approx(entry["time"] / 1e3, rel=1e-12)
+            assert r.extra["kt_times"] == pytest.approx([t / 1e3 for t in entry["times"]])
+        assert r.all_cost == pytest.approx(sum(entry[k] for k in (
+            "compile_time", "verification_time", "benchmark_time")) / 1e3)
+    for r in records[:50]:
+        assert decode(encode(r)) == r
+    from adatune.records import load_best
+
+    (best,) = load_best(path).values()
+    assert best.mean_cost == pytest.approx(min(e["time"] for e in expected.values()
+                                               if not isinstance(e["time"], str)) / 1e3)
+
+
+def test_malformed_kernel_tuner_entries_are_reported_not_fatal(tmp_path):
+    doc = {"kernel_name": "k", "tune_params_keys": ["a", "b"],
+           "tune_params": {"a": [1, 2], "b": ["x", "y"]}, "cache": {}}
+    lines = ['"1,x": {"time": 1.5}', '"2,y": {"time": -1}', '"3,x": {"time": 2.0}',
+             '"2,x": {"time": "RuntimeFailedConfig"}', '"1": {"time": 1.0}']
+    text = json.dumps(doc)[:-len('"cache": {}}')] + '"cache": {\n' + ",\n".join(lines) + "\n}}\n"
+    path = tmp_path / "k.json"
+    path.write_text(text)
+    summary = ReadSummary()
+    records = list(iter_records(path, summary))
+    assert [(r.config_index, r.error_no) for r in records] == [(0, 0), (1, 4)]
+    assert summary.kept == 2 and summary.rejected == 3 and summary.meta == 1
+    assert [(e.line, e.reason) for e in summary.errors] == [(3, "bad_value"), (4, "bad_value"),
+                                                            (6, "bad_value")]
+    assert "time -1" in summary.errors[0].message and "a=3" in summary.errors[1].message
+    broken = tmp_path / "broken.json"
+    broken.write_text(text[:-5])
+    summary = ReadSummary()
+    assert list(iter_records(broken, summary)) == []
+    assert summary.rejected == 1 and summary.errors[0].reason == "bad_json"
+
+
+def test_a_registered_format_is_read_everywhere(tmp_path, monkeypatch):
+    import adatune.records.formats as formats
+    from adatune.featurize import featurize_log
+    from adatune.records import LogFormat, get_format, load_best, register_format
+
+    monkeypatch.setattr(formats, "_REGISTRY", dict(formats._REGISTRY))
+    monkeypatch.setattr(formats, "_ORDER", list(formats._ORDER))
+
+    class CsvCosts(LogFormat):
+        """``# csv-costs`` header, then ``task,n,seconds`` lines."""
+
+        name = "csv-costs"
+
+        def sniff(self, path, head):
+            return head.startswith(b"# csv-costs")
+
+        def iter_lines(self, path, summary, on_bytes=None, start=0, end=None, context=None):
+            return get_format("autotvm").iter_lines(path, summary, on_bytes, start, end)
+
+        def decode(self, item, context=None):
+            task, n, seconds = item.decode().split(",")
+            return Record(target="llvm", task_name=task, args=[int(n)], config_index=0,
+                          entity=[], costs=(float(seconds),), error_no=0, all_cost=0.0,
+                          timestamp=0.0)
+
+    register_format(CsvCosts())
+    assert formats.format_names()[-1] == "autotvm"  # the fallback stays last
+    path = tmp_path / "costs.log"
+    path.write_text("# csv-costs\nadd,4,0.5\nadd,4,0.25\nmul,2,1.0\n")
+    assert {k: r.mean_cost for k, r in load_best(path).items()} == {"add(4)": 0.25,
+                                                                    "mul(2)": 1.0}
+    result = featurize_log(path, tmp_path / "out")
+    assert result.n_records == 3 and set(result.tables) == {("llvm", "add"), ("llvm", "mul")}
+    with pytest.raises(ValueError, match="taken"):
+        register_format(CsvCosts())
+    with pytest.raises(ValueError, match="known"):
+        get_format("nope")
+
+
+def test_plain_decode_agrees_with_decode_on_real_lines():
+    from adatune.records.formats.autotvm import decode_plain
+
+    n_plain = 0
+    for path in sorted(NNFUSION.glob("*.log")):
+        for raw in path.read_bytes().splitlines()[:400]:
+            fields = decode_plain(raw)
+            record = decode(raw)
+            if fields is not None:
+                n_plain += 1
+                costs = list(record.costs) if record.error_no == 0 else fields[5]
+                assert fields == (record.target, record.task_name, record.args,
+                                  record.entity, record.error_no, costs)
+    assert n_plain > 1500  # most real lines are plain
+
+
+def test_record_layers_have_no_import_cycles():
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "python" / "adatune"
+    layers = ("records", "featurize", "space", "task", "templates", "lorien")
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        is_pkg = parts[-1] == "__init__"
+        modules[".".join(parts[:-1] if is_pkg else parts)] = (path, is_pkg)
+    graph = {}
+    for name, (path, is_pkg) in modules.items():
+        base = name.split(".") if is_pkg else name.split(".")[:-1]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):  # function-level imports too
+            if isinstance(node, ast.ImportFrom):
+                mod = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else node.module
+                for alias in node.names:
+                    targets.add(f"{mod}.{alias.name}" if f"{mod}.{alias.name}" in modules else mod)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "import_module" \
+                    and node.args and isinstance(node.args[0], ast.Constant):
+                targets.add(node.args[0].value)
+        edges = set()
+        for target in targets:  # importing a.b.c imports a.b too (but not our own parents)
+            pieces = str(target).split(".")
+            for i in range(2, len(pieces) + 1):
+                dep = ".".join(pieces[:i])
+                if dep in modules and dep != name and not name.startswith(dep + "."):
+                    edges.add(dep)
+        graph[name] = edges
+    mine = {m for m in modules if m.count(".") and m.split(".")[1] in layers}
+
+    def reaches(start, goal, seen):
+        for nxt in graph.get(start, ()):
+            if nxt == goal:
+                return True
+            if nxt not in seen:
+                seen.add(nxt)
+                if reaches(nxt, goal, seen):
+                    return True
+        return False
+
+    cycles = sorted(m for m in mine if reaches(m, m, set()))
+    assert not cycles, f"modules on an import cycle: {cycles}"

@@ -126,3 +126,68 @@ def test_truncations_of_every_valid_line_are_rejected_never_kept_wrongly():
             continue
         with pytest.raises(RecordError):
             decode(text)
+
+
+def _check_plain(line: str) -> bool:
+    """decode_plain's contract on one line; True when the line was taken as plain."""
+    from adatune.records.formats.autotvm import decode_plain
+
+    fields = decode_plain(line.encode("utf-8"))
+    if fields is None:
+        return False
+    record = decode(line)  # must not raise
+    assert fields[:5] == (record.target, record.task_name, record.args, record.entity,
+                          record.error_no)
+    assert all(type(c) is float for c in fields[5])
+    if record.error_no == 0:
+        assert tuple(fields[5]) == record.costs
+    # plain: nothing beyond the fields (no kwargs, no extras, no template key)
+    assert set(record.extra) <= {"kwargs", "workload"} and not record.extra.get("kwargs")
+    assert record.template_key in ("", None) or record.version == 0.1
+    scalar = (int, float, str, bool, type(None))
+    for name, kind, value in record.entity:
+        assert isinstance(value, scalar) or all(isinstance(v, scalar) for v in value)
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=line_st)
+def test_plain_decode_takes_only_plain_lines_that_decode_accepts(line):
+    """decode_plain (the featurizer's fast path) never takes a line decode refuses, and
+    agrees with decode on every line it takes."""
+    _check_plain(line)
+
+
+def _variants():
+    """Valid and invalid lines at the edge of plain, from a real v0.1 line and its v0.2
+    re-encoding."""
+    v01, v02 = json.loads(VALID[0]), json.loads(VALID[len(VALID) - 1])
+    out = []
+
+    def variant(base, fn):
+        obj = json.loads(json.dumps(base))
+        fn(obj)
+        out.append(json.dumps(obj))
+
+    for fn in [lambda o: o["i"].__setitem__(3, {"layout": "NCHW"}),       # kwargs
+               lambda o: o.__setitem__("adatune", {"note": 1}),            # extras
+               lambda o: o["r"].__setitem__(0, [1, 2]),                    # int costs
+               lambda o: o["i"][5].__setitem__("e", [["k", "sp", [1, [2]]]]),  # nested
+               lambda o: o["i"][5].__setitem__("e", [["k", "ot", {"a": 1}]]),
+               lambda o: o["i"][5].__setitem__("i", True),
+               lambda o: o["i"][5].__setitem__("t", 3)]:
+        variant(v01, fn)
+    for fn in [lambda o: o.__setitem__("adatune", {"template_key": "direct"}),
+               lambda o: o.__setitem__("adatune", {"ms_trace": [[], []]}),
+               lambda o: o.__setitem__("version", True),
+               lambda o: o.__setitem__("tvm_version", 27),
+               lambda o: o["config"].__setitem__("code_hash", 7),
+               lambda o: o["result"].__setitem__(1, -1)]:
+        variant(v02, fn)
+    return out
+
+
+def test_plain_decode_refuses_the_edges_of_plain():
+    assert _check_plain(VALID[0]) and _check_plain(VALID[len(VALID) - 1])
+    taken = [line for line in _variants() if _check_plain(line)]
+    assert taken == []

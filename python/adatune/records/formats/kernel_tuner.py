@@ -22,6 +22,7 @@ import datetime
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -44,6 +45,7 @@ KT_ERRORS = {
 _UNKNOWN_ERROR = 8
 _CHARGE_KEYS = ("compile_time", "verification_time", "benchmark_time")
 _AUTOTVM_KEYS = (b'"i"', b'"r"', b'"input"', b'"config"', b'"result"')
+_CACHE_KEY = re.compile(r'"cache"\s*:')
 
 
 class KernelTunerCache:
@@ -141,7 +143,7 @@ def _entry_lines(text: str) -> Dict[str, int]:
     for lineno, raw in enumerate(io.StringIO(text), 1):
         line = raw.lstrip()
         if not in_cache:
-            if line.startswith('"cache"'):
+            if _CACHE_KEY.search(line):
                 in_cache = True
                 lines[""] = lineno
             continue
@@ -213,8 +215,8 @@ class KernelTunerFormat(LogFormat):
                    on_bytes: Optional[Callable[[int], None]] = None,
                    start: int = 0, end: Optional[int] = None,
                    context: Any = None) -> Iterator[Tuple[int, Tuple[str, Any]]]:
-        if context is None:
-            context = read_cache(path, summary)
+        """``(line, (key, entry))`` of the cache entries; ``context`` is :meth:`context`'s
+        parse of the file (None, for a file that is no cache, gives nothing)."""
         if context is None:
             return
         for key, entry in context.entries.items():
