@@ -1,9 +1,12 @@
 """Builder + runner + measure_option on real templates, failures included."""
+import dataclasses
+
 import pytest
 
 import adatune.task
 from adatune.measure import (LocalBuilder, LocalRunner, MeasureErrorNo, MeasureInput,
                              measure_option)
+from adatune.errors import ArgumentError, ArgumentTypeError
 from adatune.measure.builder import BuildResult
 
 
@@ -70,21 +73,50 @@ def test_runner_failures_keep_their_error_codes(task, builder):
     assert results[2].error_no == MeasureErrorNo.RUN_TIMEOUT
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"number": 0}, "number"), ({"timeout": 0}, "timeout"),
-    ({"min_converge_coef": float("nan")}, "min_converge_coef"),
-    ({"cooldown_interval": -1}, "cooldown_interval"),
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"number": 0}, "number", ArgumentError), ({"timeout": 0}, "timeout", ArgumentError),
+    ({"min_converge_coef": float("nan")}, "min_converge_coef", ArgumentError),
+    ({"cooldown_interval": -1}, "cooldown_interval", ArgumentError),
+    ({"cooldown_interval": 1e9}, "cooldown_interval", ArgumentError),
+    ({"min_batch_ms": 1e300}, "min_batch_ms", ArgumentError),
+    # min_batches is 3: a cap of 2 is refused when the runner is made, not per candidate.
+    ({"max_batches": 2}, "min_batches .* max_batches", ArgumentError),
+    ({"number": 1.5}, "number", ArgumentTypeError), ({"repeat": "3"}, "repeat", ArgumentTypeError),
+    ({"max_batches": 2.0}, "max_batches", ArgumentTypeError),
+    ({"timeout": None}, "timeout", ArgumentTypeError),
 ])
-def test_runner_rejects_bad_options(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+def test_runner_rejects_bad_options(kwargs, name, error):
+    with pytest.raises(error, match=f"LocalRunner: {name}|{name}"):
         LocalRunner(**kwargs)
 
 
 def test_builder_rejects_bad_options():
-    with pytest.raises(ValueError, match="n_parallel"):
+    with pytest.raises(ArgumentError, match="LocalBuilder: n_parallel"):
         LocalBuilder(n_parallel=0)
-    with pytest.raises(ValueError, match="timeout"):
+    with pytest.raises(ArgumentTypeError, match="LocalBuilder: n_parallel"):
+        LocalBuilder(n_parallel=2.5)
+    with pytest.raises(ArgumentError, match="LocalBuilder: timeout"):
         LocalBuilder(timeout=-1)
+
+
+def test_a_refused_measurement_raises_instead_of_failing_every_candidate(task, builder):
+    # A timing argument the evaluator refuses (here one the runner's own check was
+    # bypassed for) would refuse every candidate alike: the run stops with the reason
+    # instead of reporting each candidate as a failed kernel (error 4).
+    inputs = _inputs(task, 2, seed=4)
+    built = builder.build(inputs)
+    runner = LocalRunner(timeout=20)
+    runner.options = dataclasses.replace(runner.options, min_batch_ms=-1.0)
+    try:
+        with pytest.raises(ArgumentError, match="min_batch_ms"):
+            runner.run(inputs, built)
+        # A kernel that fails is still a result, and the runner keeps going.
+        runner.options = dataclasses.replace(runner.options, min_batch_ms=5.0)
+        broken = BuildResult(built[0].filename, 0, "", 0.1)
+        results = runner.run(inputs[::-1], [broken, built[1]])
+    finally:
+        runner.close()
+    assert [r.error_no for r in results] == [0, 0]
 
 
 def test_user_template_is_built_in_workers_and_a_crashing_build_fails_alone():

@@ -2,6 +2,9 @@
 import os
 import time
 
+import pytest
+
+from adatune.errors import ArgumentError, ArgumentTypeError
 from adatune.measure.worker_pool import WorkerPool
 
 
@@ -44,3 +47,12 @@ def test_workers_persist_between_batches():
         first = pool.map(pid, [(0,)], timeout=30)[0].value
         second = pool.map(pid, [(0,)], timeout=30)[0].value
         assert first == second != os.getpid()
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ArgumentError, match="WorkerPool: n_workers"):
+        WorkerPool(0)
+    with pytest.raises(ArgumentTypeError, match="WorkerPool: n_workers"):
+        WorkerPool(1.5)
+    with pytest.raises(ArgumentTypeError, match="WorkerPool: initializer"):
+        WorkerPool(1, initializer="adatune.templates")

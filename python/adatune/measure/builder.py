@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
+from .._checks import check_number, check_positive_int
 from .measure import MeasureErrorNo, MeasureInput
 from .worker_pool import WorkerPool
 
@@ -83,12 +84,9 @@ class LocalBuilder:
 
     def __init__(self, n_parallel: Optional[int] = None, timeout: float = 10.0,
                  build_dir: Optional[str] = None):
-        if n_parallel is not None and n_parallel < 1:
-            raise ValueError(f"n_parallel must be >= 1, got {n_parallel}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
+        n_parallel = check_positive_int(n_parallel, "n_parallel", "LocalBuilder", allow_none=True)
+        self.timeout = check_number(timeout, "timeout", "LocalBuilder", low=0.0, low_open=True)
         self.n_parallel = n_parallel or os.cpu_count() or 1
-        self.timeout = float(timeout)
         self._own_dir = build_dir is None
         self.build_dir = build_dir or tempfile.mkdtemp(prefix="adatune_build_")
         os.makedirs(self.build_dir, exist_ok=True)

@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
 
 from .. import libinfo
+from .._checks import check_positive_int
+from ..errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
 
 def parse_address(text: str, what: str = "address") -> Tuple[str, int]:
-    """Parse ``host:port``; a ``ValueError`` names ``what`` when it is malformed."""
+    """Parse ``host:port``; an :class:`~adatune.errors.ArgumentError` (a ``ValueError``)
+    names ``what`` when it is malformed."""
     host, sep, port = str(text).rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{what} must look like host:port, got {text!r}")
+        raise ArgumentError(f"{what} must look like host:port, got {text!r}")
     return host, int(port)
 
 
@@ -137,8 +140,7 @@ class LocalCluster:
 def local_cluster(n_servers: int = 1, key: str = "adatune", host: str = "127.0.0.1",
                   timeout: float = 60.0) -> Iterator[LocalCluster]:
     """Start a tracker and ``n_servers`` plugin-carrying servers; stop them all on exit."""
-    if n_servers < 1:
-        raise ValueError(f"n_servers must be >= 1, got {n_servers}")
+    check_positive_int(n_servers, "n_servers", "local_cluster")
     tracker_port = free_port(host)
     tracker = _spawn(tracker_command(host, tracker_port))
     cluster = LocalCluster(host=host, tracker_port=tracker_port, key=key, tracker=tracker)

@@ -1,7 +1,10 @@
 """Run compiled candidates and time them: locally or on RPC servers behind a tracker.
 
 Both runners time in worker processes, so a kernel that crashes or hangs costs one
-failed result (error 4 or 7), not the tuning run.  With ``enable_adaptive_evaluator``
+failed result (error 4 or 7), not the tuning run.  A measurement that is refused rather
+than failed (a bad timing argument, a plugin that does not accept the call) would refuse
+every candidate alike: it raises in the tuning process instead of being counted as one
+more failed candidate.  With ``enable_adaptive_evaluator``
 the timing is the adaptive loop (:func:`adatune.measure.time_adaptive`), which on RPC
 runs inside the server through the plugin; otherwise it is TVM's fixed
 ``time_evaluator(number, repeat, min_repeat_ms)``, which is what AutoTVM users ran.
@@ -9,7 +12,6 @@ runs inside the server through the plugin; otherwise it is TVM's fixed
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import Counter
@@ -18,8 +20,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._checks import check_int, check_number, check_positive_int
+from ..errors import AdatuneError, ArgumentError
 from .builder import BuildResult
+from .evaluator import _MAX_MS
 from .measure import MeasureErrorNo, MeasureInput, MeasureResult
+from .policy import StopPolicy
 from .worker_pool import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -41,19 +47,19 @@ class RunOptions:
     min_batch_ms: float = 5.0
     max_batches: int = 20
 
-    def validate(self) -> None:
-        for name in ("number", "repeat", "max_batches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("min_repeat_ms", "cooldown_interval"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        for name in ("timeout", "min_converge_coef", "min_batch_ms"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    def validate(self, owner: str = "Runner") -> None:
+        """Check every option once, when the runner is made (not per candidate)."""
+        check_positive_int(self.number, "number", owner)
+        check_positive_int(self.repeat, "repeat", owner)
+        check_number(self.min_repeat_ms, "min_repeat_ms", owner, low=0.0)
+        check_number(self.timeout, "timeout", owner, low=0.0, low_open=True)
+        # Seconds here, milliseconds for time_adaptive: the same upper bound.
+        check_number(self.cooldown_interval, "cooldown_interval", owner, low=0.0,
+                     high=_MAX_MS / 1000)
+        check_number(self.min_batch_ms, "min_batch_ms", owner, low=0.0, low_open=True,
+                     high=_MAX_MS)
+        # The stopping rule's own parameters are checked by their owner, StopPolicy.
+        StopPolicy(min_converge_coef=self.min_converge_coef, max_batches=self.max_batches)
 
 
 def timing_env() -> Dict[str, str]:
@@ -122,14 +128,18 @@ def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
         if opts.enable_adaptive_evaluator:
             from .evaluator import time_adaptive
 
-            res = time_adaptive(
-                mod, dev, *args, min_converge_coef=opts.min_converge_coef,
-                min_batch_ms=opts.min_batch_ms, max_batches=opts.max_batches,
-                cooldown_ms=opts.cooldown_interval * 1000,
-                flush_cache=opts.enable_cpu_cache_flush,
-                # Stop by ourselves well before the pool kills us for the timeout.
-                max_wall_ms=opts.timeout * 1000 * 0.6, session=session,
-            )
+            try:
+                res = time_adaptive(
+                    mod, dev, *args, min_converge_coef=opts.min_converge_coef,
+                    min_batch_ms=opts.min_batch_ms, max_batches=opts.max_batches,
+                    cooldown_ms=opts.cooldown_interval * 1000,
+                    flush_cache=opts.enable_cpu_cache_flush,
+                    # Stop by ourselves well before the pool kills us for the timeout.
+                    max_wall_ms=opts.timeout * 1000 * 0.6, session=session,
+                )
+            except AdatuneError as err:
+                # Refused, not failed: the tuning process re-raises it (see run()).
+                return {"refused": err, "server": server}
             if not res.ok:
                 return {"error_no": int(MeasureErrorNo.RUNTIME_DEVICE), "msg": res.error,
                         "server": server}
@@ -145,7 +155,7 @@ class _PoolRunner:
     """Shared machinery: time built candidates in worker processes."""
 
     def __init__(self, n_parallel: int, options: RunOptions):
-        options.validate()
+        options.validate(type(self).__name__)
         self.options = options
         self.n_parallel = n_parallel
         self._pool: Optional[WorkerPool] = None
@@ -168,6 +178,11 @@ class _PoolRunner:
         for i, b in enumerate(build_results):
             if not b.ok:
                 results[i] = MeasureResult((b.error_msg,), b.error_no, b.time_cost, now)
+        refused = [o.value["refused"] for o in outcomes
+                   if o.status == "ok" and "refused" in o.value]
+        if refused:
+            # The same refusal would meet every candidate: stop instead of failing them all.
+            raise refused[0]
         for i, outcome in zip(todo, outcomes):
             cost = build_results[i].time_cost + outcome.seconds
             if outcome.status == "ok":
@@ -237,9 +252,13 @@ class RPCRunner(_PoolRunner):
 
     def __init__(self, key: str, host: str, port: int, priority: int = 1,
                  n_parallel: Optional[int] = None, session_timeout: float = 60.0, **kwargs: Any):
-        if not key:
-            raise ValueError("key must name the device key the servers registered under")
-        self.key, self.host, self.port = key, host, int(port)
+        if not isinstance(key, str) or not key:
+            raise ArgumentError(f"RPCRunner: key must name the device key the servers "
+                                f"registered under, got {key!r}")
+        port = check_int(port, "port", "RPCRunner", low=1, high=65535)
+        check_number(session_timeout, "session_timeout", "RPCRunner", low=0.0, low_open=True)
+        n_parallel = check_positive_int(n_parallel, "n_parallel", "RPCRunner", allow_none=True)
+        self.key, self.host, self.port = key, host, port
         self.priority, self.session_timeout = priority, session_timeout
         if n_parallel is None:
             n_parallel = self._registered_servers()

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .._checks import check_callable, check_positive_int
+
 logger = logging.getLogger(__name__)
 
 
@@ -99,10 +101,9 @@ class WorkerPool:
 
     def __init__(self, n_workers: int, initializer: Optional[Callable[[], None]] = None,
                  env: Optional[Dict[str, str]] = None):
-        if n_workers < 1:
-            raise ValueError(f"n_workers must be >= 1, got {n_workers}")
-        self.n_workers = n_workers
-        self._initializer = initializer
+        self.n_workers = check_positive_int(n_workers, "n_workers", "WorkerPool")
+        self._initializer = check_callable(initializer, "initializer", "WorkerPool",
+                                           allow_none=True)
         self._env = dict(env or {})
         self._workers: List[Optional[_Worker]] = [None] * n_workers
 
