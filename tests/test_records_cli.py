@@ -53,6 +53,9 @@ def test_commit_query_export_sqlite(capsys, tmp_path):
     out = tmp_path / "exported.log"
     assert main(["records", "export", "--db", db, str(out)]) == 0
     assert load_best(out) == best
+    for action in (["commit", str(DENSE)], ["query"], ["export", str(out)]):
+        assert main(["records", *action, "--db", db, "--nbest", "0"]) == 1
+        assert "nbest must be a positive int or -1" in capsys.readouterr().err
 
 
 def test_commit_and_query_postgres(capsys, postgres_url, tmp_path):  # noqa: F811

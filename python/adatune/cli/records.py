@@ -6,7 +6,8 @@
     adatune records query --db URL [--target cuda] [--task NAME] [--workload KEY]
     adatune records export --db URL OUT [--target cuda] [--nbest 1]
 
-``--db`` defaults to ``$ADATUNE_RECORDS_DB`` or ``~/.adatune/records.db``.
+``--db`` defaults to ``$ADATUNE_RECORDS_DB`` or ``~/.adatune/records.db``.  Arguments
+are checked by the library calls they go to (``--nbest`` as their ``nbest``).
 """
 from __future__ import annotations
 
@@ -52,11 +53,6 @@ def add_parser(sub) -> None:
     e.set_defaults(func=_export)
 
 
-def _check_nbest(nbest: int) -> None:
-    if nbest < 1 and nbest != -1:
-        raise ValueError(f"--nbest must be a positive integer or -1, got {nbest}")
-
-
 def _summary(args) -> int:
     from ..records import ReadSummary, iter_records
 
@@ -91,7 +87,6 @@ def _summary(args) -> int:
 def _best(args) -> int:
     from ..records import create_records_by_workloads, encode
 
-    _check_nbest(args.nbest)
     groups = create_records_by_workloads(args.path, nbest=args.nbest)
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     n = 0
@@ -110,7 +105,6 @@ def _best(args) -> int:
 def _commit(args) -> int:
     from ..records import ReadSummary, iter_records, open_store
 
-    _check_nbest(args.nbest)
     summary = ReadSummary()
     with open_store(args.db) as store:
         # the store consumes the stream in batches, one transaction each
@@ -124,7 +118,6 @@ def _commit(args) -> int:
 def _query(args) -> int:
     from ..records import encode, open_store
 
-    _check_nbest(args.nbest)
     with open_store(args.db) as store:
         records = store.query(target=args.target, task=args.task, workload=args.workload,
                               nbest=args.nbest)
@@ -137,7 +130,6 @@ def _query(args) -> int:
 def _export(args) -> int:
     from ..records import open_store
 
-    _check_nbest(args.nbest)
     with open_store(args.db) as store:
         n = store.export(args.out, target=args.target, nbest=args.nbest)
     print(f"{n} record(s) written to {args.out}")
