@@ -311,9 +311,15 @@ def test_top_level_tune_and_bad_arguments():
         tune(task, "random", n_trial=4)
     with pytest.raises(ValueError, match="n_trial"):
         RandomTuner(task).tune(-1, AnalyticMeasure())
-    with pytest.raises(ValueError, match="no measure_batch"):
+    with pytest.raises(TypeError, match="tune: n_trial must be an int"):
+        RandomTuner(task).tune(2.5, AnalyticMeasure())
+    with pytest.raises(TypeError, match="callbacks"):
+        RandomTuner(task).tune(2, AnalyticMeasure(), callbacks=["log.txt"])
+    with pytest.raises(ValueError, match="seed"):
+        RandomTuner(task, seed=-3)
+    with pytest.raises(TypeError, match="no measure_batch"):
         RandomTuner(task).tune(4, object())
-    with pytest.raises(ValueError, match="no config_space"):
+    with pytest.raises(TypeError, match="no config_space"):
         RandomTuner(object())
     with pytest.raises(ValueError, match="does not exist"):
         log_to_file("/nonexistent-dir/x.log")

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..space import ConfigSpace
 from .._checks import check_choice, check_positive_int
+from ..errors import ArgumentError
 from ..tuner.epsilon import DEFAULT_EPS_RANGE, UNSET, EpsilonPolicy, UncertaintyEpsilon, resolve_epsilon
 from ..tuner.planner import Planner, interleave
 from ..tuner.forest import ForestEI, expected_improvement
@@ -177,7 +178,7 @@ class ConstrainedEISearch(SearchStrategy):
             knob_features = [np.asarray(f, dtype=np.float64).reshape(r, -1)
                              for f, r in zip(knob_features, space.radices)]
             if len(knob_features) != len(space.radices) or not all(np.isfinite(f).all() for f in knob_features):
-                raise ValueError("ConstrainedEISearch: knob_features needs one finite (n_knobs, d) array per operator")
+                raise ArgumentError("ConstrainedEISearch: knob_features needs one finite (n_knobs, d) array per operator")
         self.knob_features = knob_features
         self.baseline_qos = float(baseline_qos)
         self.n_levels = check_positive_int(n_levels, "n_levels", owner)
@@ -410,7 +411,7 @@ def make_search(name: str, space: ConfigSpace, threshold: float, rng: np.random.
         return ConstrainedEISearch(space, threshold, rng, baseline_qos, **kwargs)
     reg = "rfei" if name == "rfei-scalar" else name
     if reg not in TUNERS:
-        raise ValueError(f"tuner: unknown tuner {name!r}; choose 'rfei', 'rfei-scalar' or one of "
+        raise ArgumentError(f"tuner: unknown tuner {name!r}; choose 'rfei', 'rfei-scalar' or one of "
                          f"{sorted(t for t in TUNERS if t != 'rfei')}")
     if reg == "ga":
         kwargs.setdefault("pop_size", 16)

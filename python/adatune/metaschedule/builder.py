@@ -20,6 +20,7 @@ from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuild
 
 from ..measure.worker_pool import WorkerPool
 from ._intrin import import_tensor_intrin, needs_tensor_intrin
+from .._checks import check_number, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +81,11 @@ class FastBuilder(PyBuilder):
         super().__init__()
         if max_workers is None:
             max_workers = max(1, os.cpu_count() or 1)
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise ValueError(f"FastBuilder: max_workers must be a positive int, got {max_workers!r}")
-        if not timeout_sec > 0:
-            raise ValueError(f"FastBuilder: timeout_sec must be > 0, got {timeout_sec!r}")
-        if first_timeout_sec is not None and not first_timeout_sec > 0:
-            raise ValueError(f"FastBuilder: first_timeout_sec must be > 0, got {first_timeout_sec!r}")
-        self.max_workers = max_workers
-        self.timeout_sec = float(timeout_sec)
+        owner = "FastBuilder"
+        self.max_workers = check_positive_int(max_workers, "max_workers", owner)
+        self.timeout_sec = check_number(timeout_sec, "timeout_sec", owner, low=0.0, low_open=True)
+        first_timeout_sec = check_number(first_timeout_sec, "first_timeout_sec", owner, low=0.0, low_open=True,
+                                         allow_none=True)
         self.first_timeout_sec = first_timeout_sec
         self.artifact_dir = artifact_dir or tempfile.mkdtemp(prefix="adatune_ms_build_")
         self._pool: Optional[WorkerPool] = None

@@ -20,6 +20,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
 from ..tuner.forest import ForestEI
+from .._checks import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +75,7 @@ class RFEICostModel(PyCostModel):
                  xi: float = 0.0, num_warmup_samples: int = 8, seed: Optional[int] = None,
                  extractor: Any = None) -> None:
         super().__init__()
-        if isinstance(num_warmup_samples, bool) or not isinstance(num_warmup_samples, int) \
-                or num_warmup_samples < 1:
-            raise ValueError(f"RFEICostModel: num_warmup_samples must be an int >= 1, "
-                             f"got {num_warmup_samples!r}")
+        check_positive_int(num_warmup_samples, "num_warmup_samples", "RFEICostModel")
         # ForestEI validates n_estimators and xi.
         self.forest = ForestEI(n_estimators=n_estimators, min_samples_leaf=min_samples_leaf,
                                max_features=max_features, xi=xi, random_state=seed)

@@ -14,6 +14,7 @@ import logging
 from typing import Any, Iterator, Optional, Union
 
 from ._intrin import skip_tensor_intrin_import
+from .._checks import check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +161,8 @@ def tune_tir(mod: Any, target: Any, work_dir: str, max_trials_global: int, *,
 
     target = _check_target(target)
     mod = _normalize_mod(mod)
-    if isinstance(max_trials_global, bool) or not isinstance(max_trials_global, int) or max_trials_global < 1:
-        raise ValueError(f"max_trials_global must be a positive int, got {max_trials_global!r}")
-    if isinstance(num_trials_per_iter, bool) or not isinstance(num_trials_per_iter, int) \
-            or num_trials_per_iter < 1:
-        raise ValueError(f"num_trials_per_iter must be a positive int, got {num_trials_per_iter!r}")
+    check_positive_int(max_trials_global, "max_trials_global", "tune_tir")
+    check_positive_int(num_trials_per_iter, "num_trials_per_iter", "tune_tir")
     workers = num_tuning_cores if isinstance(num_tuning_cores, int) else None
     with skip_tensor_intrin_import(target), _unnamed_handlers_detached():
         own_builder = builder is None
@@ -201,8 +199,7 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
     from tvm.s_tir.meta_schedule.relax_integration import tune_relax as _ms_tune_relax
 
     target = _check_target(target)
-    if isinstance(max_trials_global, bool) or not isinstance(max_trials_global, int) or max_trials_global < 1:
-        raise ValueError(f"max_trials_global must be a positive int, got {max_trials_global!r}")
+    check_positive_int(max_trials_global, "max_trials_global", "tune_relax")
     if isinstance(mod, relax.Function):
         mod = tvm.IRModule({"main": mod})
     if not isinstance(mod, tvm.IRModule):

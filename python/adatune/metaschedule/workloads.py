@@ -132,13 +132,3 @@ def reference(name: str, inputs: List[np.ndarray]) -> np.ndarray:
             for rx in range(3):
                 out += np.einsum("nchw,fc->nfhw", p[:, :, ry:ry + hw, rx:rx + hw], weight[:, :, ry, rx])
     return out.astype(np.float32)
-
-
-def input_shapes(name: str) -> Dict[str, Tuple[int, ...]]:
-    """Shapes of the inputs of workload ``name``, in argument order."""
-    mod = get_workload(name)
-    func = mod["main"]
-    shapes = {}
-    for param in list(func.params)[:-1]:
-        shapes[param.name] = tuple(int(d) for d in param.shape)
-    return shapes

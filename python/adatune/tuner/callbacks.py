@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Optional, Sequence
+from .._checks import check_int
 
 __all__ = ["log_to_file", "progress_bar", "LogToFile", "ProgressBar"]
 
@@ -44,9 +45,7 @@ class ProgressBar:
     """A tqdm bar: trials done, best GFLOPS (or best 1/s) and the current epsilon."""
 
     def __init__(self, total: int, desc: Optional[str] = None, **tqdm_kwargs: Any):
-        if total < 0:
-            raise ValueError(f"progress_bar: total must be >= 0, got {total}")
-        self.total = int(total)
+        self.total = check_int(total, "total", "progress_bar", low=0)
         self.desc = desc
         self.tqdm_kwargs = tqdm_kwargs
         self._bar = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, List, Sequence, Set
 
 import numpy as np
+from .._checks import check_positive_int
 
 __all__ = ["ExhaustiveOptimizer", "DEFAULT_EXHAUSTIVE_LIMIT"]
 
@@ -33,10 +34,8 @@ class ExhaustiveOptimizer:
         if space.n_configs > max_configs:
             raise ValueError(f"ExhaustiveOptimizer: the space has {space.n_configs} configs, "
                              f"more than max_configs={max_configs}")
-        if chunk < 1:
-            raise ValueError(f"ExhaustiveOptimizer: chunk must be >= 1, got {chunk}")
         self.space = space
-        self.chunk = int(chunk)
+        self.chunk = check_positive_int(chunk, "chunk", "ExhaustiveOptimizer")
 
     def find_maximums(self, score: Callable[[Sequence[int]], np.ndarray], num: int,
                       exclude: Set[int], rng: np.random.Generator) -> List[int]:

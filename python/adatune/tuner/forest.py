@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import numpy as np
+from .._checks import check_int, check_number
 
 __all__ = ["ForestEI", "expected_improvement"]
 
@@ -66,12 +67,9 @@ class ForestEI:
 
     def __init__(self, n_estimators: int = 100, min_samples_leaf: int = 1, max_features=1.0,
                  xi: float = 0.0, n_jobs: int = 1, random_state: Optional[int] = None):
-        if not isinstance(n_estimators, (int, np.integer)) or n_estimators < 2:
-            raise ValueError(f"ForestEI: n_estimators must be an int >= 2 (the spread needs trees), "
-                             f"got {n_estimators!r}")
-        if xi < 0:
-            raise ValueError(f"ForestEI: xi must be >= 0, got {xi}")
-        self.n_estimators = int(n_estimators)
+        # Two trees at least: the spread across them is the uncertainty.
+        self.n_estimators = check_int(n_estimators, "n_estimators", "ForestEI", low=2)
+        xi = check_number(xi, "xi", "ForestEI", low=0.0)
         self.min_samples_leaf = min_samples_leaf
         self.max_features = max_features
         self.xi = float(xi)

@@ -6,6 +6,7 @@ from typing import Any, List
 import numpy as np
 
 from .tuner import Tuner
+from .._checks import check_fraction, check_int
 
 __all__ = ["GATuner"]
 
@@ -27,12 +28,9 @@ class GATuner(Tuner):
     def __init__(self, task: Any, pop_size: int = 100, elite_num: int = 3, mutation_prob: float = 0.1,
                  seed=None):
         super().__init__(task, seed)
-        if pop_size < 2 or not 0 <= elite_num <= pop_size or not 0.0 <= mutation_prob <= 1.0:
-            raise ValueError(f"GATuner: need pop_size >= 2, 0 <= elite_num <= pop_size and "
-                             f"mutation_prob in [0, 1]; got {pop_size}, {elite_num}, {mutation_prob}")
-        self.pop_size = int(pop_size)
-        self.elite_num = int(elite_num)
-        self.mutation_prob = float(mutation_prob)
+        self.pop_size = check_int(pop_size, "pop_size", "GATuner", low=2)
+        self.elite_num = check_int(elite_num, "elite_num", "GATuner", low=0, high=self.pop_size)
+        self.mutation_prob = check_fraction(mutation_prob, "mutation_prob", "GATuner")
         self._radices = self.space.radices
         self._queue: List[int] = []
         self._generation: List[tuple] = []  # (index, score) of the measured current generation

@@ -12,6 +12,7 @@ import logging
 from typing import Any, Callable, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
+from .._checks import check_int, check_positive_int
 
 __all__ = ["SimulatedAnnealingOptimizer"]
 
@@ -38,9 +39,10 @@ class SimulatedAnnealingOptimizer:
     def __init__(self, space: Any, parallel_size: int = 128, n_iter: int = 500,
                  temp: Union[float, Tuple[float, float]] = (1.0, 0.0), early_stop: int = 50,
                  persistent: bool = True):
-        if parallel_size < 1 or n_iter < 0 or early_stop < 1:
-            raise ValueError("SimulatedAnnealingOptimizer: parallel_size >= 1, n_iter >= 0 and "
-                             f"early_stop >= 1 required, got {parallel_size}, {n_iter}, {early_stop}")
+        owner = "SimulatedAnnealingOptimizer"
+        check_positive_int(parallel_size, "parallel_size", owner)
+        check_int(n_iter, "n_iter", owner, low=0)
+        check_positive_int(early_stop, "early_stop", owner)
         self.space = space
         self.parallel_size = int(parallel_size)
         self.n_iter = int(n_iter)

@@ -11,6 +11,9 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from ..measure.measure import MeasureInput, MeasureResult
+from .._checks import check_callable, check_int, check_positive_int, check_seed
+from .._seeding import as_generator
+from ..errors import ArgumentTypeError
 
 __all__ = ["Tuner", "TuneSummary", "throughput"]
 
@@ -67,10 +70,10 @@ class Tuner:
     def __init__(self, task: Any, seed: Union[None, int, np.random.Generator] = None):
         space = getattr(task, "config_space", None)
         if space is None or not hasattr(space, "sample"):
-            raise ValueError(f"{type(self).__name__}: task {task!r} has no config_space")
+            raise ArgumentTypeError(f"{type(self).__name__}: task {task!r} has no config_space")
         self.task = task
         self.space = space
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.rng = as_generator(check_seed(seed, "seed", type(self).__name__))
         self.flop = float(getattr(task, "flop", 0) or 0)
         self.visited: Set[int] = set()
         self.xs: List[int] = []
@@ -198,15 +201,12 @@ class Tuner:
         -------
         TuneSummary
         """
-        if isinstance(n_trial, bool) or not isinstance(n_trial, (int, np.integer)) or n_trial < 0:
-            raise ValueError(f"tune: n_trial must be a non-negative int, got {n_trial!r}")
+        n_trial = check_int(n_trial, "n_trial", "tune", low=0)
         if not hasattr(measure_option, "measure_batch"):
-            raise ValueError(f"tune: measure_option {measure_option!r} has no measure_batch()")
-        if early_stopping is not None and early_stopping < 1:
-            raise ValueError(f"tune: early_stopping must be >= 1, got {early_stopping}")
+            raise ArgumentTypeError(f"tune: measure_option {measure_option!r} has no measure_batch()")
+        early_stopping = check_positive_int(early_stopping, "early_stopping", "tune", allow_none=True)
         for cb in callbacks:
-            if not callable(cb):
-                raise ValueError(f"tune: callback {cb!r} is not callable")
+            check_callable(cb, "callbacks", "tune")
         start = time.time()
         n_resumed = 0
         if resume_from is not None and os.path.exists(resume_from):

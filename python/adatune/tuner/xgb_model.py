@@ -6,6 +6,7 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from .cost_model import CostModel
+from ..errors import ArgumentError
 
 __all__ = ["XGBoostCostModel"]
 
@@ -30,7 +31,7 @@ class XGBoostCostModel(CostModel):
                  random_state: Optional[int] = None, n_jobs: int = 1):
         super().__init__(space)
         if loss_type not in ("reg", "rank"):
-            raise ValueError(f"XGBoostCostModel: loss_type must be 'reg' or 'rank', got {loss_type!r}")
+            raise ArgumentError(f"XGBoostCostModel: loss_type must be 'reg' or 'rank', got {loss_type!r}")
         self.loss_type = loss_type
         self.num_boost_round = int(num_boost_round)
         self.random_state = random_state
