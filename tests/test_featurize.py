@@ -195,3 +195,22 @@ def test_parallel_workers_write_the_same_tables(tmp_path, monkeypatch):
     assert [(e.line, e.reason) for e in parallel.summary.errors] == [(bad_line, "bad_json")]
     assert parallel.summary.lines_read == serial.summary.lines_read == len(lines)
     assert parallel.summary.files == 1
+
+
+def test_kernel_tuner_cache_featurizes_through_the_record_path(tmp_path):
+    import gzip
+
+    path = DATA / "kernel_tuner" / "pnpoly" / "RTX_3090.json.gz"
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    result = featurize_log(path, tmp_path / "out")
+    ((target, task), table), = result.tables.items()
+    assert (target, task) == (doc["device_name"], doc["kernel_name"])
+    header, rows = _read_csv(table)
+    assert header == ["in_0", "attr_layout"] + [f"ot_{p}" for p in doc["tune_params_keys"]] \
+        + ["label", "error_no"]
+    entries = list(doc["cache"].values())
+    assert len(rows) == len(entries) == 4092
+    # label 1 / seconds (no FLOPs for a Kernel Tuner kernel), 0 for the failed ones
+    want = [0.0 if isinstance(e["time"], str) else 1e3 / e["time"] for e in entries]
+    np.testing.assert_allclose([r[-2] for r in rows], want, rtol=1e-6)
+    assert [r[-1] for r in rows] == [0 if not isinstance(e["time"], str) else 4 for e in entries]
