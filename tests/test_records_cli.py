@@ -5,10 +5,6 @@ Data: ../shared/data/autotvm/nnfusion_osdi20/all_tuned_topi_dense.1000.log (micr
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from _postgres import postgres_url  # noqa: F401  (session fixture)
 from _shared_data import DATA, require_shared
 from adatune.cli import main

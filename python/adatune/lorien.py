@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import types
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Union
 
 from .errors import ArgumentError
 from .featurize import FeaturizeResult, featurize_log, record_features
