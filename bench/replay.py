@@ -40,6 +40,7 @@ Reproduce (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import json
 import math
@@ -58,7 +59,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 
 from adatune.measure import ReplayRunner, ReplaySpace  # noqa: E402
-from adatune.tuner import create_tuner  # noqa: E402
+from adatune.tuner import UncertaintyEpsilon, create_tuner  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 DEFAULT_SPACES = (sorted(glob.glob(os.path.join(SHARED, "kernel_tuner", "*", "*.json.gz")))
@@ -66,7 +67,7 @@ DEFAULT_SPACES = (sorted(glob.glob(os.path.join(SHARED, "kernel_tuner", "*", "*.
 
 OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-dynamic": ("rfei", {}),
-    "rfei-fixed": ("rfei", {"uncertainty_aware": False, "epsilon": 0.05}),
+    "rfei-fixed": ("rfei", {"epsilon": 0.05}),
     "xgb-reg": ("xgb", {}),
     "xgb-rank": ("xgb-rank", {}),
     "ga": ("ga", {}),
@@ -76,7 +77,7 @@ OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
 # Ablations (not run by default; name them in --tuners): what the tuner defaults buy.
 # The earlier ones are pinned to the defaults they were run against (plan 64, epsilon in
 # [0.02, 0.5], no local share) so that the tables in docs/ stay reproducible.
-_OLD: Dict[str, Any] = {"plan_size": 64, "eps_range": (0.02, 0.5), "local_share": 0.0}
+_OLD: Dict[str, Any] = {"plan_size": 64, "epsilon": UncertaintyEpsilon(0.02, 0.5), "local_share": 0.0}
 ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     # against the current defaults (plan 16, local share 0.5, epsilon in [0.02, 0.2])
     "rfei-nolocal": ("rfei", {"local_share": 0.0}),
@@ -95,10 +96,10 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-sa": ("rfei", {**_OLD, "exhaustive_limit": 0}),
     "xgb-first-fit-16": ("xgb", {"first_fit": 16}),
     "rfei-plan32": ("rfei", {**_OLD, "plan_size": 32}),
-    "rfei-plan32-eps0.2": ("rfei", {**_OLD, "plan_size": 32, "eps_range": (0.02, 0.2)}),
-    "rfei-fixed-plan32": ("rfei", {**_OLD, "plan_size": 32, "uncertainty_aware": False, "epsilon": 0.05}),
+    "rfei-plan32-eps0.2": ("rfei", {**_OLD, "plan_size": 32, "epsilon": UncertaintyEpsilon(0.02, 0.2)}),
+    "rfei-fixed-plan32": ("rfei", {**_OLD, "plan_size": 32, "epsilon": 0.05}),
     "rfei-xi0.01": ("rfei", {**_OLD, "xi": 0.01}),
-    "rfei-eps0.2": ("rfei", {**_OLD, "eps_range": (0.02, 0.2)}),
+    "rfei-eps0.2": ("rfei", {**_OLD, "epsilon": UncertaintyEpsilon(0.02, 0.2)}),
 }
 KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample")
 ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), "optuna-tpe")
@@ -118,7 +119,8 @@ def _space(path: str, _cache: Dict[str, ReplaySpace] = {}) -> ReplaySpace:  # no
 
 def _run_ours(space: ReplaySpace, label: str, seed: int, budget: int) -> Dict[str, Any]:
     name, kw = OURS[label] if label in OURS else ABLATIONS[label]
-    tuner = create_tuner(name, space, seed=seed, **kw)
+    # A fresh copy per run: an epsilon policy keeps its last value.
+    tuner = create_tuner(name, space, seed=seed, **copy.deepcopy(kw))
     trace: List[Tuple[float, float]] = []
 
     def _collect(_tuner: Any, inputs: Sequence[Any], results: Sequence[Any]) -> None:
