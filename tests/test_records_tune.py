@@ -4,7 +4,6 @@ Real data: ../shared/data/autotvm/nnfusion_osdi20/*.log (microsoft/nnfusion @ 4d
 """
 from __future__ import annotations
 
-
 import pytest
 
 from _shared_data import DATA, require_shared
