@@ -28,11 +28,4 @@ def loads(data: Union[str, bytes]) -> Any:
     return json.loads(data)
 
 
-def dumps_compact(obj: Any) -> bytes:
-    """Compact JSON bytes (temporary files; not the log format)."""
-    if _orjson is not None:
-        return _orjson.dumps(obj)
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-__all__ = ["loads", "dumps_compact"]
+__all__ = ["loads"]

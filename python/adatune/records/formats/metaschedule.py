@@ -30,8 +30,7 @@ from ..summary import ReadSummary
 from ..target import target_str
 from .base import LogFormat
 
-__all__ = ["is_metaschedule_db", "iter_metaschedule_db", "MetaScheduleFormat", "WORKLOAD_FILE",
-           "RECORD_FILE"]
+__all__ = ["is_metaschedule_db", "MetaScheduleFormat", "WORKLOAD_FILE", "RECORD_FILE"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,10 +199,3 @@ class MetaScheduleFormat(LogFormat):
         except ValueError as err:
             raise RecordError("bad_json", f"not valid JSON: {err}") from None
         return _parse_record(obj, context or {})
-
-
-def iter_metaschedule_db(path: Path, summary: ReadSummary,
-                         on_bytes: Optional[Callable[[int], None]] = None
-                         ) -> Iterator[Record]:
-    """Stream the records of a MetaSchedule database (directory or either file)."""
-    return MetaScheduleFormat().iter_records(path, summary, on_bytes)
