@@ -135,15 +135,15 @@ def test_prime_extents_keep_a_valid_config():
     assert all(space.get(i)["tile_x"].size[-1] == 7 for i in valid)
 
 
-@pytest.mark.parametrize("name,args,match", [
-    ("dense", (0, 4, 4), "M must be a positive int"),
-    ("matmul", (4, 4.5, 4), "N must be a positive int"),
-    ("conv2d_nchw", (1, 4, 8, 8, 4, 3, 3, 0), "stride"),
-    ("conv2d_nhwc", (1, 2, 2, 4, 4, 5, 5, 1, 0), "does not fit"),
-    ("depthwise_conv2d_nchw", (1, 4, 8, 8, 3, 3, "1"), "stride must be an int"),
+@pytest.mark.parametrize("name,args,error,match", [
+    ("dense", (0, 4, 4), ValueError, "dense: M must be a positive int"),
+    ("matmul", (4, 4.5, 4), TypeError, "matmul: N must be an int"),
+    ("conv2d_nchw", (1, 4, 8, 8, 4, 3, 3, 0), ValueError, "stride"),
+    ("conv2d_nhwc", (1, 2, 2, 4, 4, 5, 5, 1, 0), ValueError, "does not fit"),
+    ("depthwise_conv2d_nchw", (1, 4, 8, 8, 3, 3, "1"), TypeError, "stride must be an int"),
 ])
-def test_bad_arguments_are_named(name, args, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_are_named(name, args, error, match):
+    with pytest.raises(error, match=match):
         T.create(name, args).config_space
 
 

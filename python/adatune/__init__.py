@@ -29,6 +29,8 @@ _LAZY = {
     "load_best": "adatune.records",
     "metaschedule": "adatune.metaschedule",
     "approx": "adatune.approx",
+    "lorien": "adatune.lorien",
+    "errors": "adatune.errors",
 }
 
 

@@ -15,6 +15,7 @@ import sys
 from typing import List, Optional
 
 from .._version import __version__
+from ..errors import AdatuneError
 
 _COMMAND_MODULES = (
     "adatune.cli.demo",
@@ -54,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("adatune: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (AdatuneError, ValueError, TypeError, FileNotFoundError, RuntimeError) as err:
         print(f"adatune {args.command}: error: {err}", file=sys.stderr)
         return 1
 

@@ -16,6 +16,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .._checks import check_positive_int
+from ..errors import ArgumentError, ArgumentTypeError
+
 __all__ = ["TemplateSpec", "template", "get_template", "list_templates"]
 
 logger = logging.getLogger(__name__)
@@ -109,16 +112,15 @@ def _make_spec(name: str, func: Callable[..., Any], reference: Optional[Callable
                num_outputs: int, target_kinds: Sequence[str]) -> TemplateSpec:
     """A validated TemplateSpec (errors name the template and the argument)."""
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"template name must be an identifier-like string, got {name!r}")
-    if isinstance(num_outputs, bool) or not isinstance(num_outputs, int) or num_outputs < 1:
-        raise ValueError(f"template {name!r}: num_outputs must be a positive int, got {num_outputs!r}")
+        raise ArgumentError(f"template name must be an identifier-like string, got {name!r}")
+    check_positive_int(num_outputs, "num_outputs", f"template {name!r}")
     if reference is not None and not callable(reference):
-        raise ValueError(f"template {name!r}: reference must be callable, got {reference!r}")
+        raise ArgumentTypeError(f"template {name!r}: reference must be callable, got {reference!r}")
     kinds = (target_kinds,) if isinstance(target_kinds, str) else tuple(target_kinds)
     if not kinds or not all(isinstance(k, str) and k for k in kinds):
         raise ValueError(f"template {name!r}: target_kinds must be non-empty strings, got {target_kinds!r}")
     if not callable(func):
-        raise ValueError(f"template {name!r}: {func!r} is not callable")
+        raise ArgumentTypeError(f"template {name!r}: {func!r} is not callable")
     return TemplateSpec(name, func, reference, num_outputs, kinds)
 
 
@@ -211,7 +213,7 @@ def get_template(name: str) -> TemplateSpec:
         _load_builtins()
         spec = _REGISTRY.get(name)
     if spec is None:
-        raise ValueError(f"no template named {name!r}; registered: {list_templates()}")
+        raise ArgumentError(f"no template named {name!r}; registered: {list_templates()}")
     return spec
 
 

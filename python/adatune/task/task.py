@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..errors import AdatuneError, ArgumentError
 from ..records.workload import workload_key as _workload_key
 from .registry import TemplateSpec, get_template, list_templates
 from .target import as_target, target_to_dict
@@ -119,7 +120,7 @@ class Task:
         self.target = as_target(target)
         kind = self.target.kind.name
         if kind not in self._spec.target_kinds:
-            raise ValueError(f"template {name!r} supports targets {list(self._spec.target_kinds)}, "
+            raise ArgumentError(f"template {name!r} supports targets {list(self._spec.target_kinds)}, "
                              f"not {kind!r}")
         self._target_json = json.dumps(target_to_dict(self.target), sort_keys=True)
 
@@ -127,8 +128,10 @@ class Task:
     def _declared(self):
         try:
             return _declare(self.name, self.args, self._target_json)
-        except TypeError as err:
-            raise ValueError(f"template {self.name!r} rejected args {self.args!r}: {err}") from err
+        except AdatuneError:
+            raise  # the template's own check, already naming the argument
+        except TypeError as err:  # the call itself: wrong number or names of arguments
+            raise ArgumentError(f"template {self.name!r} rejected args {self.args!r}: {err}") from err
 
     @property
     def config_space(self):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Sequence, Tuple
 
+from .._checks import check_positive_int
+from ..errors import ArgumentTypeError
 from ..space import factors_of
 
 #: Largest register tile (accumulator elements) a valid config may use: 32 vector
@@ -49,7 +51,13 @@ def pair(value: Any, name: str) -> Tuple[int, int]:
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value):
         return int(value[0]), int(value[1])
-    raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    raise ArgumentTypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def check_dims(owner: str, **dims: Any) -> None:
+    """Every named extent is a positive int (the templates' shape arguments)."""
+    for key, val in dims.items():
+        check_positive_int(val, key, owner)
 
 
 def split(sch: Any, loop: Any, entity: Any):

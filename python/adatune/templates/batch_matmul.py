@@ -13,7 +13,8 @@ from tvm import s_tir, te
 
 from .builtins import builtin
 from . import _gemm
-from .dense import _acc_dtype, _check_dims
+from . import _schedule as _s
+from .dense import _acc_dtype
 
 
 def _batch_matmul_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
@@ -25,7 +26,7 @@ def _batch_matmul_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarr
 @builtin("batch_matmul", reference=_batch_matmul_ref)
 def batch_matmul(cfg, batch: int, M: int, N: int, K: int, dtype: str = "float32"):
     """``C[b, m, n] = sum_k A[b, m, k] * B[b, n, k]``."""
-    _check_dims("batch_matmul", batch=batch, M=M, N=N, K=K)
+    _s.check_dims("batch_matmul", batch=batch, M=M, N=N, K=K)
     _gemm.declare_knobs(cfg, M, N, K)
     cfg.add_flop(2.0 * batch * M * N * K)
     bn = _gemm.panel_width(cfg)

@@ -26,15 +26,10 @@ from typing import Any, List, Sequence, Tuple
 import numpy as np
 from tvm import s_tir, te
 
+from ..errors import ArgumentError
 from .builtins import builtin
 from . import _schedule as _s
 from .dense import _acc_dtype
-
-
-def _check_int(name: str, **dims: Any) -> None:
-    for key, val in dims.items():
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ValueError(f"{name}: {key} must be a positive int, got {val!r}")
 
 
 def conv_geometry(name: str, H: int, W: int, KH: int, KW: int, stride: Any, padding: Any,
@@ -44,12 +39,12 @@ def conv_geometry(name: str, H: int, W: int, KH: int, KW: int, stride: Any, padd
     ph, pw = _s.pair(padding, f"{name}: padding")
     dh, dw = _s.pair(dilation, f"{name}: dilation")
     if min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"{name}: stride and dilation must be >= 1 and padding >= 0, got "
+        raise ArgumentError(f"{name}: stride and dilation must be >= 1 and padding >= 0, got "
                          f"stride={stride!r}, padding={padding!r}, dilation={dilation!r}")
     OH = (H + 2 * ph - dh * (KH - 1) - 1) // sh + 1
     OW = (W + 2 * pw - dw * (KW - 1) - 1) // sw + 1
     if OH < 1 or OW < 1:
-        raise ValueError(f"{name}: the kernel ({KH}x{KW}, dilation {dh},{dw}) does not fit the "
+        raise ArgumentError(f"{name}: the kernel ({KH}x{KW}, dilation {dh},{dw}) does not fit the "
                          f"padded input ({H}+2*{ph} x {W}+2*{pw})")
     return (sh, sw), (ph, pw), (dh, dw), OH, OW
 
@@ -163,7 +158,7 @@ def _schedule(sch: Any, cfg: Any, layout: str) -> None:
 def conv2d_nchw(cfg, N: int, CI: int, H: int, W: int, CO: int, KH: int, KW: int,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, dtype: str = "float32"):
     """NCHW data, OIHW kernel, NCHW output."""
-    _check_int("conv2d_nchw", N=N, CI=CI, H=H, W=W, CO=CO, KH=KH, KW=KW)
+    _s.check_dims("conv2d_nchw", N=N, CI=CI, H=H, W=W, CO=CO, KH=KH, KW=KW)
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("conv2d_nchw", H, W, KH, KW, stride, padding, dilation)
     _declare_knobs(cfg, CO, OH, OW, CI)
     cfg.add_flop(2.0 * N * CO * OH * OW * CI * KH * KW)
@@ -203,7 +198,7 @@ def conv2d_nchw(cfg, N: int, CI: int, H: int, W: int, CO: int, KH: int, KW: int,
 def conv2d_nhwc(cfg, N: int, H: int, W: int, CI: int, CO: int, KH: int, KW: int,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, dtype: str = "float32"):
     """NHWC data, HWIO kernel, NHWC output."""
-    _check_int("conv2d_nhwc", N=N, CI=CI, H=H, W=W, CO=CO, KH=KH, KW=KW)
+    _s.check_dims("conv2d_nhwc", N=N, CI=CI, H=H, W=W, CO=CO, KH=KH, KW=KW)
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
     _declare_knobs(cfg, CO, OH, OW, CI)
     cfg.add_flop(2.0 * N * CO * OH * OW * CI * KH * KW)

@@ -14,6 +14,7 @@ from tvm import s_tir, te
 
 from .builtins import builtin
 from . import _gemm
+from . import _schedule as _s
 
 
 def _acc_dtype(dtype: str) -> str:
@@ -32,16 +33,10 @@ def _matmul_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
     return [(a.astype(_acc_dtype(str(dtype))) @ b.astype(_acc_dtype(str(dtype)))).astype(dtype)]
 
 
-def _check_dims(name: str, **dims: int) -> None:
-    for key, val in dims.items():
-        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-            raise ValueError(f"{name}: {key} must be a positive int, got {val!r}")
-
-
 @builtin("dense", reference=_dense_ref)
 def dense(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     """``C = A @ B^T`` with ``A: [M, K]``, ``B: [N, K]``."""
-    _check_dims("dense", M=M, N=N, K=K)
+    _s.check_dims("dense", M=M, N=N, K=K)
     _gemm.declare_knobs(cfg, M, N, K)
     cfg.add_flop(2.0 * M * N * K)
     bn = _gemm.panel_width(cfg)
@@ -58,7 +53,7 @@ def dense(cfg, M: int, N: int, K: int, dtype: str = "float32"):
 @builtin("matmul", reference=_matmul_ref)
 def matmul(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     """``C = A @ B`` with ``A: [M, K]``, ``B: [K, N]``."""
-    _check_dims("matmul", M=M, N=N, K=K)
+    _s.check_dims("matmul", M=M, N=N, K=K)
     _gemm.declare_knobs(cfg, M, N, K)
     cfg.define_knob("pack_b", [True, False])
     cfg.add_flop(2.0 * M * N * K)

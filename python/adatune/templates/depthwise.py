@@ -19,7 +19,7 @@ from tvm import s_tir, te
 
 from .builtins import builtin
 from . import _schedule as _s
-from .conv2d import _check_int, _window, conv_geometry, pad_input
+from .conv2d import _window, conv_geometry, pad_input
 from .dense import _acc_dtype
 
 
@@ -41,7 +41,7 @@ def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
                           stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                           dtype: str = "float32"):
     """Depthwise convolution, NCHW data and output, ``[C, 1, KH, KW]`` kernel."""
-    _check_int("depthwise_conv2d_nchw", N=N, C=C, H=H, W=W, KH=KH, KW=KW)
+    _s.check_dims("depthwise_conv2d_nchw", N=N, C=C, H=H, W=W, KH=KH, KW=KW)
     (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("depthwise_conv2d_nchw", H, W, KH, KW,
                                                      stride, padding, dilation)
     cfg.define_split("tile_oh", OH, num_outputs=2)

@@ -13,7 +13,7 @@ import numpy as np
 from ..measure.measure import MeasureInput, MeasureResult
 from .._checks import check_callable, check_int, check_positive_int, check_seed
 from .._seeding import as_generator
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["Tuner", "TuneSummary", "throughput"]
 
@@ -145,13 +145,15 @@ class Tuner:
             from ..records import iter_records
 
             if not os.path.exists(records):
-                raise ValueError(f"load_history: no such log file: {records}")
+                raise ArgumentError(f"load_history: no such log file: {records}")
             records = iter_records(records)
         key = self._workload_key()
+        # A task may be spelled several ways in old logs (a default argument left out).
+        keys = set(getattr(self.task, "workload_keys", ())) | {key}
         used = 0
         inputs, results = [], []
         for rec in records:
-            if rec.task_name != self.task.name or rec.workload_key != key:
+            if rec.task_name != self.task.name or rec.workload_key not in keys:
                 continue
             try:
                 idx = self.space.index_of([list(e) for e in rec.entity])
