@@ -16,6 +16,7 @@ import numpy as np
 
 from .knobs import AnnotateKnob, ChoiceKnob, Knob, ReorderKnob, SplitKnob
 from .rebuild import knobs_from_records
+from .._checks import check_int
 
 __all__ = ["ConfigSpace", "ConfigEntity", "ENUMERATE_LIMIT", "space_from_records"]
 
@@ -112,11 +113,6 @@ class ConfigSpace:
     @property
     def knobs(self) -> Mapping[str, Knob]:
         """Knobs by name, in declaration order (the digit order of the index)."""
-        return self._knobs
-
-    @property
-    def space_map(self) -> Mapping[str, Knob]:
-        """AutoTVM's name for :attr:`knobs`."""
         return self._knobs
 
     @property
@@ -227,8 +223,7 @@ class ConfigSpace:
         excluded and invalid configs. Fewer than ``n`` come back only when the space
         runs out or ``max_attempts`` draws (default ``100 * n + 1000``) were rejected.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"sample: n must be a non-negative int, got {n!r}")
+        n = check_int(n, "n", "sample", low=0)
         gen = _rng(rng)
         excluded = exclude if isinstance(exclude, (set, frozenset)) else set(int(i) for i in exclude)
         total = self.n_configs
@@ -268,10 +263,6 @@ class ConfigSpace:
         radices, strides = self._layout()
         cols = [gen.integers(0, r, size=m).tolist() for r in radices]
         return [sum(c[j] * s for c, s in zip(cols, strides)) for j in range(m)]
-
-    def random_index(self, rng: RngLike = None) -> int:
-        """One uniform index (validity not checked)."""
-        return self._draw(_rng(rng), 1)[0]
 
     # ------------------------------------------------------------------ neighbourhoods
     def neighbors(self, index: int, rng: RngLike = None, n: Optional[int] = None) -> List[int]:

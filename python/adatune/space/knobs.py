@@ -23,6 +23,7 @@ import numbers
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from .._checks import check_positive_int
 
 __all__ = [
     "Knob",
@@ -281,10 +282,9 @@ class SplitKnob(Knob):
     def __init__(self, name: str, extent: int, num_outputs: int = 2, policy: str = "factors",
                  max_factor: Optional[int] = None):
         super().__init__(name)
-        if isinstance(extent, bool) or not isinstance(extent, numbers.Integral) or extent < 1:
-            raise ValueError(f"define_split({name!r}): extent must be a positive int, got {extent!r}")
-        if isinstance(num_outputs, bool) or not isinstance(num_outputs, numbers.Integral) or num_outputs < 1:
-            raise ValueError(f"define_split({name!r}): num_outputs must be a positive int, got {num_outputs!r}")
+        owner = f"define_split({name!r})"
+        check_positive_int(extent, "extent", owner)
+        check_positive_int(num_outputs, "num_outputs", owner)
         if policy not in ("factors", "power2"):
             raise ValueError(f"define_split({name!r}): policy must be 'factors' or 'power2', got {policy!r}")
         if max_factor is not None and (not isinstance(max_factor, numbers.Integral) or max_factor < 1):
@@ -410,8 +410,7 @@ class ReorderKnob(Knob):
     def __init__(self, name: str, n_axes: int, policy: str = "all",
                  candidates: Optional[Sequence[Sequence[int]]] = None):
         super().__init__(name)
-        if isinstance(n_axes, bool) or not isinstance(n_axes, numbers.Integral) or n_axes < 1:
-            raise ValueError(f"define_reorder({name!r}): n_axes must be a positive int, got {n_axes!r}")
+        check_positive_int(n_axes, "n_axes", f"define_reorder({name!r})")
         self.n_axes = int(n_axes)
         self.policy = policy
         if policy == "all":
@@ -485,8 +484,7 @@ class AnnotateKnob(Knob):
     def __init__(self, name: str, n_axes: int, policy: str = "try_unroll",
                  candidates: Optional[Sequence[Sequence[str]]] = None):
         super().__init__(name)
-        if isinstance(n_axes, bool) or not isinstance(n_axes, numbers.Integral) or n_axes < 1:
-            raise ValueError(f"define_annotate({name!r}): n_axes must be a positive int, got {n_axes!r}")
+        check_positive_int(n_axes, "n_axes", f"define_annotate({name!r})")
         self.n_axes = int(n_axes)
         self.policy = policy
         if policy == "candidate":

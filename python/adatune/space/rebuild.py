@@ -25,6 +25,7 @@ import numbers
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .knobs import AnnotateKnob, ChoiceKnob, Knob, ReorderKnob, SplitKnob, _ANNOTATE_POLICIES, _freeze
+from .._checks import check_int
 
 __all__ = ["knobs_from_records"]
 
@@ -206,9 +207,7 @@ def knobs_from_records(entities: Sequence[Sequence[Sequence[Any]]],
         raise ValueError(f"from_records: {len(indices)} indices for {len(entities)} entities")
     rest = []
     for r, i in enumerate(indices):
-        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or i < 0:
-            raise ValueError(f"from_records: index #{r} is not a non-negative int: {i!r}")
-        rest.append(int(i))
+        rest.append(check_int(i, f"index #{r}", "from_records", low=0))
     found = _solve(head, cols, rest, 0, extents)
     if found is None:
         raise ValueError("from_records: no space layout reproduces the logged indices "
