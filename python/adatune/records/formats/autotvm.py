@@ -163,6 +163,16 @@ def decode_obj(obj: Any) -> Record:
                                         "('input', 'config', 'result') record")
 
 
+def _check_task(target: Any, task_name: Any, args: Any) -> None:
+    """The task part both versions share: target string, task name, argument list."""
+    if not isinstance(target, str):
+        raise RecordError("wrong_type", "target is not a string")
+    if not isinstance(task_name, str):
+        raise RecordError("wrong_type", "task name is not a string")
+    if not isinstance(args, list):
+        raise RecordError("wrong_type", "task args are not a list")
+
+
 def _decode_v02(obj: dict) -> Record:
     for key in ("input", "config", "result"):
         if not (key in obj):
@@ -173,12 +183,7 @@ def _decode_v02(obj: dict) -> Record:
     if not (len(inp) >= 3):
         raise RecordError("missing_field", "input needs [target, task_name, args, ...]")
     target, task_name, args = inp[0], inp[1], inp[2]
-    if not isinstance(target, str):
-        raise RecordError("wrong_type", "target is not a string")
-    if not isinstance(task_name, str):
-        raise RecordError("wrong_type", "task name is not a string")
-    if not isinstance(args, list):
-        raise RecordError("wrong_type", "task args are not a list")
+    _check_task(target, task_name, args)
     if not isinstance(config, dict):
         raise RecordError("wrong_type", "config is not an object")
     if not ("index" in config and "entity" in config):
@@ -215,12 +220,7 @@ def _decode_v01(obj: dict) -> Record:
         raise RecordError("missing_field",
                           "'i' needs [target, task_name, args, kwargs, workload, config]")
     target, task_name, args, kwargs, workload, config = inp
-    if not isinstance(target, str):
-        raise RecordError("wrong_type", "target is not a string")
-    if not isinstance(task_name, str):
-        raise RecordError("wrong_type", "task name is not a string")
-    if not isinstance(args, list):
-        raise RecordError("wrong_type", "task args are not a list")
+    _check_task(target, task_name, args)
     if not isinstance(kwargs, dict):
         raise RecordError("wrong_type", "kwargs is not an object")
     if not isinstance(config, dict):
