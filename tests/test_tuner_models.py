@@ -158,15 +158,17 @@ def test_records_to_training_uses_real_records():
         ForestCostModel(space).fit_log([alien])
 
 
+class _Task:
+    """The little a tuner asks of a task."""
+
+    name, args, target, flop = "t", (), "llvm", 0.0
+
+    def __init__(self, space):
+        self.config_space = space
+
 
 def test_model_based_tuner_rejects_a_model_of_another_space():
     from adatune.tuner import ModelBasedTuner
-
-    class _Task:
-        name, args, target, flop = "t", (), "llvm", 0.0
-
-        def __init__(self, space):
-            self.config_space = space
 
     task = _Task(_space())
     ModelBasedTuner(task, ForestCostModel(_space()))  # an equal copy is fine
@@ -180,12 +182,6 @@ def test_model_based_tuner_rejects_a_model_of_another_space():
 
 def test_epsilon_is_one_argument_and_the_old_keywords_still_work():
     from adatune.tuner import ModelBasedTuner, RFEITuner, XGBTuner
-
-    class _Task:
-        name, args, target, flop = "t", (), "llvm", 0.0
-
-        def __init__(self, space):
-            self.config_space = space
 
     task = _Task(_space())
     default = RFEITuner(task).epsilon_policy
