@@ -3,8 +3,14 @@
 B is repacked into ``[N / bn, K, bn]`` panels so the inner loop reads ``bn``
 contiguous floats per ``k`` (one or two vector registers), each row of A is
 broadcast, and an ``mi x bn`` block of C accumulates in registers (a cache-write
-stage, written back once).  Outer tiles of ``mo x no`` register blocks, and the
-reduction split, give the cache blocking; the outer tile loops run in parallel.
+stage, written back once, with any elementwise epilogue folded into the write-back).
+Outer tiles of ``mo x no`` register blocks, and the reduction split, give the cache
+blocking; the outer tile loops run in parallel.
+
+The schedule works on any reduction block of the form ``C[batch.., m.., n] +=
+A[.., k] * B[..]`` whose loops are ``batch.., m.., n, k``: the plain compute of the
+templates below, and the matmul stages Relax's legalization writes for a model (where
+several leading loops may make up ``m``, e.g. ``[1, seq, hidden] @ [hidden, out]``).
 
 Knobs: ``tile_y`` (M: outer, middle, register rows), ``tile_x`` (N: outer, middle,
 packed panel width ``bn``), ``tile_k`` (K: outer, inner), ``reduce_outer`` (put the
@@ -13,7 +19,7 @@ outer reduction loop outside the middle M/N loops, i.e. block K for cache reuse)
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from . import _schedule as _s
 
@@ -40,12 +46,33 @@ def panel_width(cfg: Any) -> int:
     return int(cfg["tile_x"].size[-1])
 
 
-def schedule(sch: Any, cfg: Any, out_block: str, pack_block: str = None, n_batch: int = 0) -> None:
-    """Schedule ``out_block`` (loops: ``n_batch`` batch loops, m, n, k) of ``sch``."""
-    block = sch.get_sblock(out_block)
+def _panel_map(bn: int, n_batch: int, b_layout: str):
+    """Index map of B (``[batch.., K, N]`` for "kn", ``[batch.., N, K]`` for "nk") to its
+    panels ``[batch.., N / bn, K, bn]``."""
+    if b_layout == "kn":
+        return lambda *ix: (*ix[:n_batch], ix[-1] // bn, ix[-2], ix[-1] % bn)
+    return lambda *ix: (*ix[:n_batch], ix[-2] // bn, ix[-1], ix[-2] % bn)
+
+
+def schedule(sch: Any, cfg: Any, block: Any, *, b_read: Optional[int] = 1, b_layout: str = "nk",
+             n_batch: int = 0, n_m: int = 1) -> bool:
+    """Schedule GEMM ``block`` (loops: ``n_batch`` batch loops, ``n_m`` loops making up
+    M, then n and k) of ``sch``; B is read ``b_read`` of the block, laid out
+    ``b_layout``, and packed into panels unless ``b_read`` is None.
+
+    Returns False if an epilogue stage could not be folded into the write-back.
+    """
+    block = sch.get_sblock(block) if isinstance(block, str) else block
+    pack = None
+    if b_read is not None:
+        pack = _s.pack_read(sch, block, b_read, _panel_map(panel_width(cfg), n_batch, b_layout))
     cache = sch.cache_write(block, 0, "global")
+    folded = _s.inline_epilogue(sch, cache)
     loops = sch.get_loops(block)
-    batch, (m, n, k) = list(loops[:n_batch]), loops[n_batch:]
+    batch = list(loops[:n_batch])
+    m_loops = list(loops[n_batch:n_batch + n_m])
+    n, k = loops[n_batch + n_m:]
+    m = sch.fuse(*m_loops) if len(m_loops) > 1 else m_loops[0]
     mt, mo, mi = _s.split(sch, m, cfg["tile_y"])
     nt, no, ni = _s.split(sch, n, cfg["tile_x"])
     ko, ki = _s.split(sch, k, cfg["tile_k"])
@@ -67,5 +94,6 @@ def schedule(sch: Any, cfg: Any, out_block: str, pack_block: str = None, n_batch
     sch.vectorize(ni)
     init = sch.decompose_reduction(block, ko)
     _s.vectorize_innermost(sch, init, outer if cfg["reduce_outer"].val else no)
-    if pack_block is not None:
-        _s.parallel_outer_vector_inner(sch, sch.get_sblock(pack_block), n_batch + 1)
+    if pack is not None:
+        _s.parallel_outer_vector_inner(sch, pack, n_batch + 1)
+    return folded

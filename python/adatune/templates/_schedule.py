@@ -94,3 +94,84 @@ def vectorize_innermost(sch: Any, block: Any, anchor: Any = None) -> None:
     own = loops_below(sch, block, anchor)
     if own:
         sch.vectorize(own[-1])
+
+
+def _tvm_error():
+    from tvm.s_tir.schedule import ScheduleError
+
+    return ScheduleError
+
+
+def producer_of(sch: Any, block: Any, read_index: int) -> Any:
+    """The block of this function that writes read ``read_index`` of ``block``, or None
+    (the read is a parameter of the function)."""
+    source = sch.get(block).reads[read_index].source
+    for p in sch.get_producers(block):
+        if any(w.source.same_as(source) for w in sch.get(p).writes):
+            return p
+    return None
+
+
+def inline_if_copy(sch: Any, block: Any) -> Any:
+    """Inline ``block`` into its consumers if it only copies (TOPI's padding stage when
+    the padding is 0); returns None then, else ``block``."""
+    if block is None:
+        return None
+    from tvm import ir, tirx
+
+    body = sch.get(block).body
+    # (TVM 0.27 reads a buffer through ir.TensorLoad; tirx.BufferLoad is a constructor.)
+    if isinstance(body, tirx.stmt.BufferStore) and isinstance(body.value, ir.expr.TensorLoad):
+        sch.compute_inline(block)
+        return None
+    return block
+
+
+def pack_read(sch: Any, block: Any, read_index: int, index_map: Any) -> Any:
+    """A packing stage for read ``read_index`` of ``block``: the buffer's producer when
+    the function computes it (e.g. a padding stage), else a copy (``cache_read``); its
+    layout becomes ``index_map`` (a function of the buffer's indices) and its loops
+    follow the packed layout. Returns it."""
+    from tvm.tirx import IndexMap
+
+    read = sch.get(block).reads[read_index]
+    index_map = IndexMap.from_func(index_map, ndim=len(read.region),
+                                   index_dtype=str(read.region[0].extent.ty))
+    stage = producer_of(sch, block, read_index)
+    if stage is None:
+        stage = sch.cache_read(block, read_index, "global")
+    sch.transform_layout(block, ("read", read_index), index_map)
+    sch.transform_block_layout(stage, index_map)
+    return stage
+
+
+def inline_epilogue(sch: Any, block: Any) -> bool:
+    """Fold the elementwise stages that consume ``block``'s output (bias add, batch
+    norm, residual add, relu, clip, gelu, ...) into ``block`` itself, so they run in its
+    loop nest instead of as passes of their own over memory.
+
+    A chain is folded with ``reverse_compute_inline``; where several stages read the
+    output (gelu's ``x * 0.5 * (1 + erf(x / sqrt 2))``), the intermediate ones are first
+    inlined into their consumers. Returns False if some consumer could not be folded
+    (the caller schedules it on its own); a kernel with no consumer returns True.
+    """
+    error = _tvm_error()
+    for _ in range(256):  # each step removes a block, so this bounds any real function
+        consumers = sch.get_consumers(block)
+        if not consumers:
+            return True
+        if len(consumers) == 1:
+            try:
+                sch.reverse_compute_inline(consumers[0])
+                continue
+            except error:
+                pass
+        for consumer in consumers:
+            try:
+                sch.compute_inline(consumer)
+                break
+            except error:
+                continue
+        else:
+            return False
+    return False

@@ -10,6 +10,13 @@ contiguously; the repacking is cheap next to the convolution.  NHWC's input alre
 has channels innermost; its HWIO weights are blocked into ``[CO / bc, KH, KW, CI, bc]``
 and its padding is a separate parallel stage.
 
+The computation is TOPI's (``topi.nn.conv2d_nchw`` / ``conv2d_nhwc``: a padding stage,
+then the convolution), the one Relax's legalization writes for a model, and the
+blocking is done by the schedule (``transform_layout`` of the padded input and of a
+copy of the kernel): :func:`schedule_conv2d` therefore applies to a model's fused
+convolution kernels as they are, with their bias, batch norm, residual add and
+activation folded into the write-back.
+
 Arguments: ``N, CI, H, W, CO, KH, KW, stride, padding, dilation, dtype`` (NCHW) and
 ``N, H, W, CI, CO, KH, KW, stride, padding, dilation, dtype`` (NHWC); ``stride``,
 ``padding`` (symmetric) and ``dilation`` are ints or ``(h, w)`` pairs.
@@ -24,7 +31,7 @@ from __future__ import annotations
 from typing import Any, List, Sequence, Tuple
 
 import numpy as np
-from tvm import s_tir, te
+from tvm import s_tir, te, topi
 
 from ..errors import ArgumentError
 from .builtins import builtin
@@ -47,27 +54,6 @@ def conv_geometry(name: str, H: int, W: int, KH: int, KW: int, stride: Any, padd
         raise ArgumentError(f"{name}: the kernel ({KH}x{KW}, dilation {dh},{dw}) does not fit the "
                          f"padded input ({H}+2*{ph} x {W}+2*{pw})")
     return (sh, sw), (ph, pw), (dh, dw), OH, OW
-
-
-def pad_input(data: Any, axes: Tuple[int, int], pads: Tuple[int, int]) -> Any:
-    """Zero-pad ``data`` on the spatial ``axes``; ``data`` itself when nothing to pad."""
-    ph, pw = pads
-    if ph == 0 and pw == 0:
-        return data
-    shape = list(data.shape)
-    shape[axes[0]] += 2 * ph
-    shape[axes[1]] += 2 * pw
-    H, W = int(data.shape[axes[0]]), int(data.shape[axes[1]])
-
-    def body(*idx):
-        h, w = idx[axes[0]], idx[axes[1]]
-        src = list(idx)
-        src[axes[0]] = h - ph
-        src[axes[1]] = w - pw
-        inside = te.all(h >= ph, h < H + ph, w >= pw, w < W + pw)
-        return te.if_then_else(inside, data[tuple(src)], te.const(0, data.dtype))
-
-    return te.compute(shape, body, name="pad")
 
 
 def _window(x: np.ndarray, KH: int, KW: int, stride, dilation, OH: int, OW: int, h_axis: int):
@@ -118,13 +104,30 @@ def _declare_knobs(cfg: Any, CO: int, OH: int, OW: int, CI: int) -> None:
     _s.add_tile_constraint(cfg, "tile_co", CO, ["tile_oh", "tile_ow"])
 
 
-def _schedule(sch: Any, cfg: Any, layout: str) -> None:
-    block = sch.get_sblock("conv")
+def schedule_conv2d(sch: Any, cfg: Any, block: Any, layout: str) -> bool:
+    """Schedule the convolution ``block`` (TOPI's ``conv2d_nchw`` / ``conv2d_nhwc``
+    stage: reads the padded input, then the OIHW / HWIO kernel) of ``sch``.
+
+    NCHW blocks the padded input into ``[N, CI / cb, H', W', cb]`` and the kernel into
+    ``[CO / bc, CI / cb, KH, KW, cb, bc]``; NHWC blocks the kernel into
+    ``[CO / bc, KH, KW, CI, bc]``. Elementwise stages after the convolution are folded
+    into its write-back; returns False if one could not be.
+    """
+    block = sch.get_sblock(block) if isinstance(block, str) else block
+    bc = int(cfg["tile_co"].size[-1])
+    cb = int(cfg["tile_ci"].size[-1])
+    if layout == "NCHW":
+        pad = _s.pack_read(sch, block, 0, lambda n, c, h, w: (n, c // cb, h, w, c % cb))
+        kpack = _s.pack_read(sch, block, 1, lambda co, ci, kh, kw: (co // bc, ci // cb, kh, kw, ci % cb, co % bc))
+    else:
+        pad = _s.inline_if_copy(sch, _s.producer_of(sch, block, 0))
+        kpack = _s.pack_read(sch, block, 1, lambda kh, kw, ci, co: (co // bc, kh, kw, ci, co % bc))
     cache = sch.cache_write(block, 0, "global")
+    folded = _s.inline_epilogue(sch, cache)
     if layout == "NCHW":
         n, co, oh, ow, ci, kh, kw = sch.get_loops(block)
     else:
-        n, oh, ow, co, ci, kh, kw = sch.get_loops(block)
+        n, oh, ow, co, kh, kw, ci = sch.get_loops(block)
     co_o, co_i = _s.split(sch, co, cfg["tile_co"])
     oh_o, oh_i = _s.split(sch, oh, cfg["tile_oh"])
     ow_o, ow_i = _s.split(sch, ow, cfg["tile_ow"])
@@ -143,15 +146,10 @@ def _schedule(sch: Any, cfg: Any, layout: str) -> None:
     sch.vectorize(co_i)
     init = sch.decompose_reduction(block, ci_o)
     _s.vectorize_innermost(sch, init, outer)
-    _s.parallel_outer_vector_inner(sch, sch.get_sblock("kernel_pack"), 1)
-    if layout == "NCHW":
-        _s.parallel_outer_vector_inner(sch, sch.get_sblock("data_pack"), 2)
-        return
-    try:
-        pad = sch.get_sblock("pad")
-    except Exception:  # noqa: BLE001 - no padding stage when padding is 0
-        return
-    _s.parallel_outer_vector_inner(sch, pad, 2)
+    _s.parallel_outer_vector_inner(sch, kpack, 1)
+    if pad is not None:
+        _s.parallel_outer_vector_inner(sch, pad, 2)
+    return folded
 
 
 @builtin("conv2d_nchw", reference=_conv2d_nchw_ref)
@@ -159,38 +157,14 @@ def conv2d_nchw(cfg, N: int, CI: int, H: int, W: int, CO: int, KH: int, KW: int,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, dtype: str = "float32"):
     """NCHW data, OIHW kernel, NCHW output."""
     _s.check_dims("conv2d_nchw", N=N, CI=CI, H=H, W=W, CO=CO, KH=KH, KW=KW)
-    (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("conv2d_nchw", H, W, KH, KW, stride, padding, dilation)
+    stride, pads, dilation, OH, OW = conv_geometry("conv2d_nchw", H, W, KH, KW, stride, padding, dilation)
     _declare_knobs(cfg, CO, OH, OW, CI)
     cfg.add_flop(2.0 * N * CO * OH * OW * CI * KH * KW)
-    bc = int(cfg["tile_co"].size[-1])
-    cb = int(cfg["tile_ci"].size[-1])
     data = te.placeholder((N, CI, H, W), dtype, name="data")
     kernel = te.placeholder((CO, CI, KH, KW), dtype, name="kernel")
-    # Input channels are blocked by the inner tile_ci factor (NCHW -> NCHW[cb]c, padded
-    # on the way) so the inner reduction loop reads contiguous input channels; the
-    # kernel is blocked to match (OIHW -> O I H W [cb]i [bc]o).
-    ph, pw = pads
-    packed_data = te.compute(
-        (N, CI // cb, H + 2 * ph, W + 2 * pw, cb),
-        lambda n, c, h, w, ci_: te.if_then_else(
-            te.all(h >= ph, h < H + ph, w >= pw, w < W + pw),
-            data[n, c * cb + ci_, h - ph, w - pw], te.const(0, dtype)),
-        name="data_pack")
-    packed = te.compute((CO // bc, CI // cb, KH, KW, cb, bc),
-                        lambda co, c, kh, kw, ci_, co_: kernel[co * bc + co_, c * cb + ci_, kh, kw],
-                        name="kernel_pack")
-    ci = te.reduce_axis((0, CI), name="ci")
-    kh = te.reduce_axis((0, KH), name="kh")
-    kw = te.reduce_axis((0, KW), name="kw")
-    out = te.compute(
-        (N, CO, OH, OW),
-        lambda n, co, oh, ow: te.sum(
-            packed_data[n, ci // cb, oh * sh + kh * dh, ow * sw + kw * dw, ci % cb]
-            * packed[co // bc, ci // cb, kh, kw, ci % cb, co % bc],
-            axis=[ci, kh, kw]),
-        name="conv")
+    out = topi.nn.conv2d_nchw(data, kernel, stride, pads, dilation)
     sch = s_tir.Schedule(te.create_prim_func([data, kernel, out]))
-    _schedule(sch, cfg, "NCHW")
+    schedule_conv2d(sch, cfg, "conv2d_nchw", "NCHW")
     return sch.mod["main"]
 
 
@@ -199,26 +173,12 @@ def conv2d_nhwc(cfg, N: int, H: int, W: int, CI: int, CO: int, KH: int, KW: int,
                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, dtype: str = "float32"):
     """NHWC data, HWIO kernel, NHWC output."""
     _s.check_dims("conv2d_nhwc", N=N, CI=CI, H=H, W=W, CO=CO, KH=KH, KW=KW)
-    (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
+    stride, pads, dilation, OH, OW = conv_geometry("conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
     _declare_knobs(cfg, CO, OH, OW, CI)
     cfg.add_flop(2.0 * N * CO * OH * OW * CI * KH * KW)
-    bc = int(cfg["tile_co"].size[-1])
     data = te.placeholder((N, H, W, CI), dtype, name="data")
     kernel = te.placeholder((KH, KW, CI, CO), dtype, name="kernel")
-    padded = pad_input(data, (1, 2), pads)
-    # HWIO -> [CO / bc] H W I [bc]o: the weights of one output-channel block are read
-    # sequentially instead of one 16-float vector per CO-wide row.
-    packed = te.compute((CO // bc, KH, KW, CI, bc),
-                        lambda co, kh, kw, ci, co_: kernel[kh, kw, ci, co * bc + co_], name="kernel_pack")
-    ci = te.reduce_axis((0, CI), name="ci")
-    kh = te.reduce_axis((0, KH), name="kh")
-    kw = te.reduce_axis((0, KW), name="kw")
-    out = te.compute(
-        (N, OH, OW, CO),
-        lambda n, oh, ow, co: te.sum(
-            padded[n, oh * sh + kh * dh, ow * sw + kw * dw, ci] * packed[co // bc, kh, kw, ci, co % bc],
-            axis=[ci, kh, kw]),
-        name="conv")
+    out = topi.nn.conv2d_nhwc(data, kernel, stride, pads, dilation)
     sch = s_tir.Schedule(te.create_prim_func([data, kernel, out]))
-    _schedule(sch, cfg, "NHWC")
+    schedule_conv2d(sch, cfg, "conv2d_nhwc", "NHWC")
     return sch.mod["main"]

@@ -39,14 +39,12 @@ def dense(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     _s.check_dims("dense", M=M, N=N, K=K)
     _gemm.declare_knobs(cfg, M, N, K)
     cfg.add_flop(2.0 * M * N * K)
-    bn = _gemm.panel_width(cfg)
     A = te.placeholder((M, K), dtype, name="A")
     B = te.placeholder((N, K), dtype, name="B")
-    packed = te.compute((N // bn, K, bn), lambda no, k, ni: B[no * bn + ni, k], name="B_pack")
     k = te.reduce_axis((0, K), name="k")
-    C = te.compute((M, N), lambda m, n: te.sum(A[m, k] * packed[n // bn, k, n % bn], axis=k), name="C")
+    C = te.compute((M, N), lambda m, n: te.sum(A[m, k] * B[n, k], axis=k), name="C")
     sch = s_tir.Schedule(te.create_prim_func([A, B, C]))
-    _gemm.schedule(sch, cfg, "C", pack_block="B_pack")
+    _gemm.schedule(sch, cfg, "C", b_read=1, b_layout="nk")
     return sch.mod["main"]
 
 
@@ -57,18 +55,10 @@ def matmul(cfg, M: int, N: int, K: int, dtype: str = "float32"):
     _gemm.declare_knobs(cfg, M, N, K)
     cfg.define_knob("pack_b", [True, False])
     cfg.add_flop(2.0 * M * N * K)
-    bn = _gemm.panel_width(cfg)
     A = te.placeholder((M, K), dtype, name="A")
     B = te.placeholder((K, N), dtype, name="B")
     k = te.reduce_axis((0, K), name="k")
-    if cfg["pack_b"].val:
-        packed = te.compute((N // bn, K, bn), lambda no, kk, ni: B[kk, no * bn + ni], name="B_pack")
-        C = te.compute((M, N), lambda m, n: te.sum(A[m, k] * packed[n // bn, k, n % bn], axis=k),
-                       name="C")
-        pack = "B_pack"
-    else:
-        C = te.compute((M, N), lambda m, n: te.sum(A[m, k] * B[k, n], axis=k), name="C")
-        pack = None
+    C = te.compute((M, N), lambda m, n: te.sum(A[m, k] * B[k, n], axis=k), name="C")
     sch = s_tir.Schedule(te.create_prim_func([A, B, C]))
-    _gemm.schedule(sch, cfg, "C", pack_block=pack)
+    _gemm.schedule(sch, cfg, "C", b_read=1 if cfg["pack_b"].val else None, b_layout="kn")
     return sch.mod["main"]

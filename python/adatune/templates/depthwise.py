@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any, List, Sequence
 
 import numpy as np
-from tvm import s_tir, te
+from tvm import s_tir, te, topi
 
 from .builtins import builtin
 from . import _schedule as _s
-from .conv2d import _window, conv_geometry, pad_input
+from .conv2d import _window, conv_geometry
 from .dense import _acc_dtype
 
 
@@ -54,22 +54,25 @@ def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
 
     data = te.placeholder((N, C, H, W), dtype, name="data")
     kernel = te.placeholder((C, 1, KH, KW), dtype, name="kernel")
-    padded = pad_input(data, (2, 3), pads)
-    kh = te.reduce_axis((0, KH), name="kh")
-    kw = te.reduce_axis((0, KW), name="kw")
-    out = te.compute(
-        (N, C, OH, OW),
-        lambda n, c, oh, ow: te.sum(
-            padded[n, c, oh * sh + kh * dh, ow * sw + kw * dw] * kernel[c, 0, kh, kw], axis=[kh, kw]),
-        name="conv")
+    # Relax legalizes a depthwise convolution as a grouped one with C groups: the same
+    # stage here, so that a model's kernels take this schedule as they are.
+    out = topi.nn.group_conv2d_nchw(data, kernel, (sh, sw), pads, (dh, dw), C)
     sch = s_tir.Schedule(te.create_prim_func([data, kernel, out]))
+    schedule_depthwise(sch, cfg, "group_conv2d_nchw")
+    return sch.mod["main"]
 
-    block = sch.get_sblock("conv")
+
+def schedule_depthwise(sch: Any, cfg: Any, block: Any) -> bool:
+    """Schedule a depthwise ``group_conv2d_nchw`` stage (loops ``n, c, oh, ow, rc, kh,
+    kw`` with ``rc`` of extent 1); returns False if an epilogue could not be folded."""
+    block = sch.get_sblock(block) if isinstance(block, str) else block
+    pad = _s.inline_if_copy(sch, _s.producer_of(sch, block, 0))
     cache = sch.cache_write(block, 0, "global")
-    n, c, oh, ow, rh, rw = sch.get_loops(block)
+    folded = _s.inline_epilogue(sch, cache)
+    n, c, oh, ow, rc, rh, rw = sch.get_loops(block)
     oh_o, oh_i = _s.split(sch, oh, cfg["tile_oh"])
     ow_o, ow_i = _s.split(sch, ow, cfg["tile_ow"])
-    sch.reorder(n, c, oh_o, ow_o, rh, rw, oh_i, ow_i)
+    sch.reorder(n, c, oh_o, ow_o, rc, rh, rw, oh_i, ow_i)
     sch.reverse_compute_at(cache, ow_o)
     _s.vectorize_innermost(sch, cache, ow_o)
     channel = sch.fuse(n, c)
@@ -79,13 +82,12 @@ def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
     if cfg["unroll_kernel"].val:
         sch.unroll(rh)
         sch.unroll(rw)
-    init = sch.decompose_reduction(block, rh)
+    init = sch.decompose_reduction(block, rc)
     _s.vectorize_innermost(sch, init, ow_o)
-    if padded is not data:
-        pad = sch.get_sblock("pad")
+    if pad is not None:
         if cfg["pad_inside"].val:
             sch.compute_at(pad, channel)
             _s.vectorize_innermost(sch, pad, channel)
         else:
             _s.parallel_outer_vector_inner(sch, pad, 2)
-    return sch.mod["main"]
+    return folded
