@@ -8,7 +8,10 @@ import pytest
 import tvm
 
 import adatune.task
-from adatune.measure import MeasureInput, RPCRunner, kernels, local_cluster, time_adaptive
+from adatune.errors import ArgumentError, PluginError
+from adatune.measure import (MeasureInput, RPCRunner, StopPolicy, kernels, local_cluster,
+                             time_adaptive)
+from adatune.measure import evaluator
 from adatune.measure.builder import LocalBuilder
 
 pytestmark = pytest.mark.slow
@@ -39,8 +42,20 @@ def test_time_adaptive_runs_inside_the_server(cluster):
     res = time_adaptive(rmod, dev, *args, session=remote)
     assert res.ok and res.impl == "cpp-rpc" and res.batches >= 3 and res.mean > 0
     np.testing.assert_allclose(args[2].numpy(), host[0] @ host[1], rtol=1e-4, atol=1e-3)
-    with pytest.raises(ValueError, match="session"):
+    with pytest.raises(ArgumentError, match="session"):
         time_adaptive(rmod, dev, *args)
+    # A kernel that fails inside the server is a result; the session keeps serving.
+    wrong = [tvm.runtime.tensor(np.zeros((3, 3), "float32"), dev)] + args[1:]
+    bad = time_adaptive(rmod, dev, *wrong, session=remote)
+    assert not bad.ok and "shape" in bad.error.lower() and bad.impl == "cpp-rpc"
+    # The server's plugin refusing the call (a client and server that disagree on what
+    # is valid) raises, naming the argument; it is no failed kernel.
+    fn = remote.get_function("adatune.time_adaptive")
+    timer = dict(number=0, min_batch_ms=-1.0, cooldown_ms=0.0, flush_cache=False,
+                 max_wall_ms=0.0)
+    with pytest.raises(PluginError, match=r"(?s)RPC server.s plugin refused.*min_batch_ms"):
+        evaluator._run_cpp(fn, rmod, dev, "main", args, StopPolicy(), timer, "cpp-rpc", remote)
+    assert time_adaptive(rmod, dev, *args, session=remote).ok
 
 
 def test_rpc_runner_spreads_over_both_servers(cluster):

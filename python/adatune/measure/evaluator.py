@@ -235,6 +235,11 @@ def _error_result(message: str, impl: str, wall: float) -> AdaptiveResult:
                           impl=impl, error=message)
 
 
+def _describe(err: BaseException) -> str:
+    text, kind = str(err), type(err).__name__
+    return text if text.startswith(kind) else f"{kind}: {text}"
+
+
 def _session_alive(session: Any) -> bool:
     try:
         session.get_function("adatune.process_info")()
@@ -258,11 +263,10 @@ def _run_cpp(fn, mod, dev, func_name, args, policy, timer_args, impl,
         # exception is either the server refusing the call (it still answers) or the
         # session dying under the kernel (a crash: that candidate's failure).
         if session is not None and not _session_alive(session):
-            return _error_result(f"the RPC session died while timing: {type(err).__name__}: "
-                                 f"{err}", impl, time.perf_counter() - start)
+            return _error_result(f"the RPC session died while timing: {_describe(err)}",
+                                 impl, time.perf_counter() - start)
         where = "the RPC server's plugin" if session is not None else "the plugin"
-        raise PluginError(f"{where} refused adatune.time_adaptive: {type(err).__name__}: "
-                          f"{err}") from err
+        raise PluginError(f"{where} refused adatune.time_adaptive: {_describe(err)}") from err
     out = json.loads(bytes(raw).decode(errors="replace"))
     if out.get("error") is not None:
         return _error_result(out["error"], impl, out["wall_s"])
