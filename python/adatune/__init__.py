@@ -29,6 +29,9 @@ _LAZY = {
     "load_best": "adatune.records",
     "metaschedule": "adatune.metaschedule",
     "approx": "adatune.approx",
+    "model": "adatune.model",
+    "tune_model": "adatune.model",
+    "TunedModel": "adatune.model",
     "lorien": "adatune.lorien",
     "errors": "adatune.errors",
 }

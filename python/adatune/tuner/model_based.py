@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -80,6 +80,9 @@ class ModelBasedTuner(Tuner):
         self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
         self.model_time = 0.0
         self._exhausted = False
+        self._siblings: List[Any] = []
+        self._mapped: dict = {}
+        self._warm_started = False
 
     # The planner owns these; the names are the tuner's public (AutoTVM-style) ones.
     plan_size = property(lambda self: self.planner.plan_size)
@@ -98,7 +101,41 @@ class ModelBasedTuner(Tuner):
     def has_next(self) -> bool:
         return not self._exhausted and super().has_next()
 
+    # ------------------------------------------------------------------ transfer
+    def transfer_from(self, tuners: List["ModelBasedTuner"]) -> None:
+        """Learn also from what ``tuners`` measure: tuners of other tasks of the same
+        template (another layer shape). At every fit, their configs that exist in this
+        space (same tile sizes and knob values) join the training data, each task's
+        throughputs as fractions of its own best (so shapes of different speed mix), and
+        a tuner with no data of its own yet starts from a model fitted on them."""
+        self._siblings = [t for t in tuners if t is not self]
+
+    def _transfer_data(self) -> Tuple[List[int], List[float]]:
+        xs: List[int] = []
+        ys: List[float] = []
+        for other in self._siblings:
+            top = max(other.ys, default=0.0)
+            if top <= 0:
+                continue
+            for idx, y in zip(other.xs, other.ys):
+                key = (id(other), idx)
+                if key not in self._mapped:
+                    try:
+                        mine = self.space.index_of(other.space.get(idx).entity_json())
+                        self._mapped[key] = mine if self.space.is_valid(mine) else None
+                    except (ValueError, KeyError):
+                        self._mapped[key] = None
+                mine = self._mapped[key]
+                if mine is not None and mine not in self.visited:
+                    xs.append(mine)
+                    ys.append(y / top)
+        return xs, ys
+
     def next_batch(self, batch_size: int) -> List[Any]:
+        if self._siblings and not self._warm_started and self.planner.n_fits == 0:
+            self._warm_started = True
+            if self._transfer_data()[0]:
+                self._refit()  # plan the very first batch with the siblings' model
         def random_pick(taken):
             picks = self.space.sample(1, self.rng, exclude=taken)
             return picks[0] if picks else None
@@ -117,13 +154,25 @@ class ModelBasedTuner(Tuner):
         super()._absorb_history(inputs, results)
         self._refit()
 
+    def _training_data(self) -> Tuple[List[int], List[float], float]:
+        """Own measurements plus the siblings' (scaled to own units), and the unit: the
+        best own throughput, or 1 when only siblings' fractions are known."""
+        t_xs, t_ys = self._transfer_data() if self._siblings else ([], [])
+        if self.best_throughput > 0:
+            scale = self.best_throughput
+            return list(self.xs) + t_xs, list(self.ys) + [v * scale for v in t_ys], scale
+        if t_xs:
+            return t_xs, t_ys, 1.0
+        return [], [], 0.0
+
     def _refit(self) -> None:
-        if not self.xs or self.best_throughput <= 0:
+        xs, ys, unit = self._training_data()
+        if not xs or unit <= 0:
             self.planner.restart_count()  # nothing to learn from yet: keep exploring
             return
         t0 = time.time()
-        self.cost_model.fit(self.xs, self.ys)
-        best = self.best_throughput / self.cost_model.y_scale_
+        self.cost_model.fit(xs, ys)
+        best = unit / self.cost_model.y_scale_
 
         def spread(n: int) -> Optional[np.ndarray]:
             sample = self.space.sample(n, self.rng)
@@ -136,8 +185,9 @@ class ModelBasedTuner(Tuner):
             score, self.planner.plan_size, self.visited | set(local), self.rng)
         self.planner.set_plan(local, maximums, n_model, exclude=self.visited)
         self.model_time += time.time() - t0
-        logger.debug("refit #%d on %d points: eps=%.3f, %d model picks (%d local)", self.train_ct,
-                     len(self.xs), self.epsilon, len(self.trials), len(local))
+        own = len(self.xs) if self.best_throughput > 0 else 0
+        logger.debug("refit #%d on %d points (%d transferred): eps=%.3f, %d model picks (%d local)",
+                     self.train_ct, len(xs), len(xs) - own, self.epsilon, len(self.trials), len(local))
 
     def _local_picks(self, score, num: int) -> List[int]:
         """The ``num`` best-scored unvisited neighbours of the best measured configs."""

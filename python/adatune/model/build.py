@@ -1,0 +1,121 @@
+"""Lowering a model to its kernels, putting scheduled kernels back, compiling, running.
+
+The model is lowered once with Relax's legalize-and-fuse passes (the ``zero``
+pipeline): every operator becomes a TIR kernel called by ``main`` through
+``call_tir``. Tuning replaces kernels by scheduled versions of themselves (same name,
+same signature), and the module is then compiled with only the lowering passes that
+come after fusion, so that nothing re-fuses or re-legalizes the scheduled kernels.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["KernelUse", "lower_model", "kernel_uses", "with_kernels", "compile_model", "run_model"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class KernelUse:
+    """A kernel of the lowered model and how often ``main`` calls it."""
+
+    name: str
+    func: Any
+    calls: int
+
+
+def lower_model(mod: Any, target: Any) -> Any:
+    """``mod`` legalized and fused: ``main`` calls TIR kernels only."""
+    import tvm
+    from tvm import relax
+
+    with tvm.target.Target(target):
+        return relax.get_pipeline("zero")(mod)
+
+
+def _call_tir_targets(expr: Any, counts: Dict[str, int]) -> None:
+    from tvm import relax
+
+    call_tir = relax.op.Op.get("relax.call_tir") if hasattr(relax.op, "Op") else None
+
+    def visit(node: Any) -> None:
+        if isinstance(node, relax.Call):
+            op = node.op
+            if (call_tir is not None and op.same_as(call_tir)) or getattr(op, "name", "") == "relax.call_tir":
+                gv = node.args[0]
+                counts[gv.name_hint] = counts.get(gv.name_hint, 0) + 1
+
+    relax.analysis.post_order_visit(expr, visit)
+
+
+def kernel_uses(lowered: Any) -> List[KernelUse]:
+    """Every TIR kernel ``main`` calls, with its call count, in first-call order."""
+    import tvm
+
+    counts: Dict[str, int] = {}
+    _call_tir_targets(lowered["main"], counts)
+    out = []
+    for name, calls in counts.items():
+        func = lowered[name]
+        if isinstance(func, tvm.tirx.PrimFunc):
+            out.append(KernelUse(name, func, calls))
+    return out
+
+
+def with_kernels(lowered: Any, kernels: Mapping[str, Any]) -> Any:
+    """A copy of ``lowered`` with the kernels named in ``kernels`` replaced."""
+    import tvm
+
+    mod = tvm.IRModule(dict(lowered.functions_items()), attrs=lowered.attrs)
+    for name, func in kernels.items():
+        old = lowered[name]
+        # Keep the kernel's own attributes (private linkage, noalias): the scheduled
+        # function came out of a Schedule, which names it "main".
+        mod[mod.get_global_var(name)] = func.with_attrs(old.attrs) if old.attrs is not None else func
+    return mod
+
+
+def _post_fusion_pipeline(target: Any) -> Any:
+    import tvm
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    passes = cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
+
+    @tvm.transform.module_pass(opt_level=0)
+    def _pipeline(mod: Any, _ctx: Any) -> Any:
+        with tvm.target.Target(target):
+            return tvm.transform.Sequential(passes)(mod)
+
+    return _pipeline
+
+
+def compile_model(mod: Any, target: Any) -> Any:
+    """Compile a lowered (and possibly scheduled) model to an executable."""
+    import tvm
+
+    target = tvm.target.Target(target)
+    return tvm.compile(mod, target=target, relax_pipeline=_post_fusion_pipeline(target))
+
+
+def run_model(vm: Any, arrays: Sequence[np.ndarray], device: Any) -> List[np.ndarray]:
+    """Run ``vm["main"]`` on numpy inputs; the outputs as a list of numpy arrays."""
+    import tvm
+
+    args = [tvm.runtime.tensor(np.ascontiguousarray(a), device=device) for a in arrays]
+    out = vm["main"](*args)
+    return _flatten(out)
+
+
+def _flatten(value: Any) -> List[np.ndarray]:
+    if hasattr(value, "numpy"):
+        return [value.numpy()]
+    if isinstance(value, (list, tuple)) or type(value).__name__ in ("Array", "List", "Tuple"):
+        out: List[np.ndarray] = []
+        for item in value:
+            out.extend(_flatten(item))
+        return out
+    raise TypeError(f"model output of unexpected type {type(value).__name__}")
