@@ -143,12 +143,15 @@ def main(argv=None) -> int:
                      "runs": runs})
         print(f"  {name}: ref {ref * 1e6:.1f} us, correct={ok}", flush=True)
 
-    # A kernel that raises (wrong argument count) must come back as an error, not a crash.
+    # A kernel that raises (wrong argument count) must come back as an error result (the
+    # plugin's "error" field), not as an exception and not as a crash.
     try:
-        time_adaptive(mod, "main", 2, 0, 0, 1.0, 0.0, False, 0.0, "", a, b)
-        error_check = "no error raised"
+        failed = json.loads(bytes(time_adaptive(mod, "main", 2, 0, 0, 1.0, 0.0, False, 0.0, "",
+                                                a, b)).decode())
+        error_check = (f"error result: {failed['error'].splitlines()[0]}"
+                       if failed.get("error") else "no error reported")
     except Exception as err:  # noqa: BLE001
-        error_check = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+        error_check = f"raised {type(err).__name__}: {str(err).splitlines()[0]}"
 
     print("\n| kernel | reference (us) | fixed-10 wall (ms) | adaptive wall (ms) | ratio "
           "| batches | adaptive err | fixed-10 err |")
