@@ -3,6 +3,7 @@ import json
 import math
 import os
 import re
+import shlex
 import statistics
 import subprocess
 
@@ -263,7 +264,7 @@ def test_plugin_sources_compile_warning_free_with_the_cmake_flags():
     assert sources == sorted(f for f in os.listdir(os.path.join(ROOT, "src"))
                              if f.endswith(".cc"))
     for c in commands:
-        argv = c["command"].split()
+        argv = shlex.split(c["command"])
         for flag in ("-Wall", "-Wextra", "-ffp-contract=off"):
             assert flag in argv, (c["file"], flag)
         # Syntax and semantic checks only, no code generation: a few seconds in all.

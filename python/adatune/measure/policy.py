@@ -153,7 +153,9 @@ def should_stop(batch_means: Iterable[float], min_batches: int = 3, max_batches:
     Parameters
     ----------
     batch_means : sequence of float
-        Mean time of one call in each micro-batch, oldest first; finite, >= 0.
+        Mean time of one call in each micro-batch, oldest first; at least one, each
+        finite and >= 0 (the plugin's ``adatune.should_stop`` refuses the same input
+        with the same classes).
     min_batches, max_batches, min_converge_coef :
         The paper's bounds and CV threshold.
     **params :
