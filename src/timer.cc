@@ -110,35 +110,6 @@ class CacheFlusher {
 void RunLoop(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args, const TimerConfig& config,
              const std::function<bool(const std::vector<double>&)>& should_stop,
              const DeviceSync& sync, CacheFlusher& flush, Clock::time_point start,
-             TimerResult* result);
-
-}  // namespace
-
-TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args,
-                         const TimerConfig& config,
-                         const std::function<bool(const std::vector<double>&)>& should_stop) {
-  TimerResult result;
-  // Setup failures throw: no candidate could be timed in this process.
-  DeviceSync sync(config);
-  CacheFlusher flush(config.flush_cache);
-  const auto start = Clock::now();
-  try {
-    RunLoop(func, args, config, should_stop, sync, flush, start, &result);
-  } catch (const tvm::ffi::Error& err) {
-    result.error = err.kind() + ": " + err.message();
-  } catch (const std::exception& err) {
-    result.error = std::string("C++ exception: ") + err.what();
-  }
-  result.flushes = flush.count();
-  result.wall_s = Seconds(start, Clock::now());
-  return result;
-}
-
-namespace {
-
-void RunLoop(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args, const TimerConfig& config,
-             const std::function<bool(const std::vector<double>&)>& should_stop,
-             const DeviceSync& sync, CacheFlusher& flush, Clock::time_point start,
              TimerResult* result) {
   tvm::ffi::Any rv;
   // One untimed warm-up call: first-touch page faults, lazy module init, clock ramp-up.
@@ -196,6 +167,32 @@ void RunLoop(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args, const Ti
 }
 
 }  // namespace
+
+TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args,
+                         const TimerConfig& config,
+                         const std::function<bool(const std::vector<double>&)>& should_stop) {
+  TimerResult result;
+  // Setup failures throw: no candidate could be timed in this process.
+  DeviceSync sync(config);
+  CacheFlusher flush(config.flush_cache);
+  const auto start = Clock::now();
+  try {
+    RunLoop(func, args, config, should_stop, sync, flush, start, &result);
+  } catch (const tvm::ffi::Error& err) {
+    result.error = err.kind() + ": " + err.message();
+  } catch (const std::exception& err) {
+    result.error = std::string("C++ exception: ") + err.what();
+  }
+  if (!result.error.empty()) {
+    // A failed measurement reports no partial timings: they would look like a result.
+    result.batch_means.clear();
+    result.calls = 0;
+    result.number = 0;
+  }
+  result.flushes = flush.count();
+  result.wall_s = Seconds(start, Clock::now());
+  return result;
+}
 
 std::string ResultToJSON(const TimerResult& result, double estimate, double cv, bool converged) {
   std::ostringstream os;

@@ -48,8 +48,8 @@ struct TimerResult {
  * \param should_stop Called with the batch means after every batch.
  * \return The measurement; a kernel (or stream sync, or cache flush) that throws ends it
  *         with `error` set, since a failing candidate is a result, not a bad call.
- * \throws AdatuneArgumentError / RuntimeError before any call, for a configuration the
- *         process cannot time (no stream sync for the device, no cache flush function).
+ * \throws RuntimeError before any call, for a configuration this process cannot time
+ *         (no stream sync for the device, no cache flush function).
  */
 TimerResult TimeAdaptive(const tvm::ffi::Function& func, tvm::ffi::PackedArgs args,
                          const TimerConfig& config,
