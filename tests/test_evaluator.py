@@ -78,6 +78,26 @@ def test_cpp_and_python_measure_the_same_time():
     assert 1 / 1.2 < min(cpp) / min(py) < 1.2, (cpp, py)
 
 
+def test_fixed_number_and_max_batches(matmul):
+    mod, dev, args = matmul
+    res = time_adaptive(mod, dev, *args, number=2, min_batches=4, max_batches=4,
+                        min_converge_coef=1e-12)
+    assert res.number == 2 and res.batches == 4 and res.calls == 8
+    assert not res.converged
+
+
+@pytest.mark.parametrize("impl", ["cpp", "python"])
+def test_the_policy_is_validated_once_per_measurement(matmul, impl, monkeypatch):
+    from adatune.measure import policy
+
+    mod, dev, args = matmul
+    calls = []
+    real = policy._checked_fields
+    monkeypatch.setattr(policy, "_checked_fields", lambda p: calls.append(1) or real(p))
+    assert time_adaptive(mod, dev, *args, impl=impl, max_batches=5, regime_k=2.0).ok
+    assert len(calls) == 1
+
+
 def _idle(res):
     """Wall time outside the warm-up and the timed calls: where a cool-down shows."""
     return res.wall_time - res.warmup_time - sum(c * res.number for c in res.costs)

@@ -204,6 +204,21 @@ def test_cpp_refuses_the_same_parameters(name, value, error):
         assert type(info.value) is error
 
 
+def test_a_policy_is_validated_once_per_call(monkeypatch):
+    # One owner, one pass: StopPolicy checks its fields when made; the functions that
+    # take policy keywords build one and do not check the fields again before or after.
+    calls = []
+    real = pol._checked_fields
+    monkeypatch.setattr(pol, "_checked_fields", lambda params: calls.append(1) or real(params))
+    for f in (should_stop, estimate):
+        calls.clear()
+        f([1.0, 1.0, 1.0], max_batches=10, regime_k=2.0)
+        assert len(calls) == 1, f
+    calls.clear()
+    StopPolicy().should_stop([1.0])
+    assert len(calls) == 1  # the construction; the method itself checks nothing
+
+
 def test_policy_fields_become_plain_python_values():
     import numpy as np
 
