@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "adatune.cli.demo",
     "adatune.cli.rpc_server",
     "adatune.cli.tune",
+    "adatune.cli.tune_model",
     "adatune.cli.records",
     "adatune.cli.featurize",
     "adatune.cli.ms_tune",

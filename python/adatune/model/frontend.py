@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -139,8 +140,14 @@ def _import_onnx(model: Any, given: Dict[str, Tuple[int, ...]]) -> ImportedModel
     proto, where = _load_onnx(model)
     specs = _onnx_inputs(proto, given, where)
     try:
-        mod = from_onnx(proto, shape_dict={s.name: list(s.shape) for s in specs},
-                        dtype_dict={s.name: s.dtype for s in specs}, keep_params_in_input=False)
+        with warnings.catch_warnings(record=True) as caught:
+            # The importer warns about each node the ONNX checker dislikes; the error
+            # that follows (if any) names the operators, in one line.
+            warnings.simplefilter("always")
+            mod = from_onnx(proto, shape_dict={s.name: list(s.shape) for s in specs},
+                            dtype_dict={s.name: s.dtype for s in specs}, keep_params_in_input=False)
+        for w in caught:
+            logger.debug("%s: ONNX importer: %s", where, str(w.message).splitlines()[0])
     except NotImplementedError as err:  # tvm.error.OpNotImplemented: names the operators
         raise ModelImportError(f"{where}: {err}") from None
     except Exception as err:  # noqa: BLE001 - the importer's own errors, in one line
