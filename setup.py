@@ -81,10 +81,15 @@ setup(
         # records: about 3x faster log parsing than json (a fallback to json remains)
         "orjson>=3.9",
         "tornado>=6.0",  # TVM's RPC tracker needs it
+        "cloudpickle>=2.0",  # MetaSchedule's builders pickle their jobs with it
+        "onnx>=1.16",  # tune_model's ONNX input
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2.1"],
         "bench": ["pandas>=2.0", "kernel_tuner==1.5.0", "optuna>=4.0"],
+        # bench/models.py only (the test suite needs none of it). torch 2.13.0 is the CPU
+        # build this machine's pip takes from disk; a newer one pulls a 5.5 GB CUDA build.
+        "models": ["onnxruntime>=1.17", "torch==2.13.0"],
     },
     entry_points={"console_scripts": ["adatune=adatune.cli:main"]},
     zip_safe=False,

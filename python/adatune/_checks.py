@@ -62,7 +62,8 @@ def check_number(value: Any, name: str, owner: str = "", *, low: Optional[float]
         raise ArgumentTypeError(f"{_where(owner, name)} must be a number, got {value!r}")
     out = float(value)
     if math.isnan(out) or (finite and math.isinf(out)):
-        raise ArgumentError(f"{_where(owner, name)} must be a finite number, got {value!r}")
+        want = "a finite number" if finite else "a number (not NaN)"
+        raise ArgumentError(f"{_where(owner, name)} must be {want}, got {value!r}")
     bad_low = low is not None and (out <= low if low_open else out < low)
     bad_high = high is not None and (out >= high if high_open else out > high)
     if bad_low or bad_high:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional
 
 from ..measure.evaluator import time_adaptive
+from .._checks import check_number
 from ..measure.policy import validate_policy
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,8 @@ class AdaptiveEvaluator:
         validate_policy(min_batches=self.min_batches, max_batches=self.max_batches,
                         min_converge_coef=self.min_converge_coef)
         for name in ("min_batch_ms", "max_wall_ms", "cooldown_ms"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0 or (name == "min_batch_ms" and value == 0):
-                raise ValueError(f"AdaptiveEvaluator: {name} must be a non-negative number"
-                                 f"{' > 0' if name == 'min_batch_ms' else ''}, got {value!r}")
+            check_number(getattr(self, name), name, "AdaptiveEvaluator", low=0.0,
+                         low_open=name == "min_batch_ms", finite=name != "max_wall_ms")
 
     def __call__(self, *call_args: Any) -> List[float]:
         if len(call_args) == 5:

@@ -5,7 +5,7 @@
 2. **Extract** the tasks: kernels a template covers become template tasks, grouped by
    template and arguments (the same convolution with another epilogue is the same
    task); the others become MetaSchedule tasks (``space="auto"``; ``"templates"`` and
-   ``"metaschedule"`` force one path). Kernels that take less than
+   ``"metaschedule"`` force one path). Kernels no template covers that take less than
    ``min_share`` of the model's time with the default schedule are not tuned: they keep
    the default schedule (:mod:`.default_schedule`), which no kernel goes without.
 3. **Schedule** the trial budget over the tasks (:class:`.scheduler.TaskScheduler`): a
@@ -162,7 +162,9 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         on a remote device: the model is then built for ``target``).
     seed : int, optional
     min_share : float, default 0.01
-        Kernels below this share of the default-scheduled model's time are not tuned.
+        Kernels no template covers below this share of the default-scheduled model's
+        time are not tuned (MetaSchedule's rounds are costly; template tasks are all
+        tuned, shortest warm-up first).
     metaschedule_runner : optional
         MetaSchedule runner for MetaSchedule tasks (default: the adaptive local one).
     progress : optional
@@ -235,13 +237,15 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         for i, t in enumerate(tasks):
             if t.trials:
                 scheduler.record(i, t.trials, t.best_latency, t.exhausted)
+        # A short warm-up round each, so that a small budget still reaches every task.
+        warm_up = max(4, min(ROUND, trials // (2 * len(tasks))))
         while done < trials:
             i = scheduler.next_task()
             if i is None:
                 logger.info("every task's space is exhausted after %d trials", done)
                 break
             task = tasks[i]
-            n = min(ROUND, trials - done)
+            n = min(warm_up if scheduler.tasks[i].rounds == 0 else ROUND, trials - done)
             measured = task.run(n, measure_option)
             exhausted = task.exhausted or measured == 0
             scheduler.record(i, measured, task.best_latency, exhausted)
@@ -338,11 +342,12 @@ def _make_tasks(kernels: List[ModelKernel], shares: Dict[str, float], min_share:
     groups: Dict[tuple, List[ModelKernel]] = {}
     ms_kernels: List[ModelKernel] = []
     for k in kernels:
-        if shares.get(k.name, 0.0) < min_share and len(kernels) > 1:
-            continue
         if k.match is not None:
+            # Template tasks are cheap to warm up and share a model: all of them.
             groups.setdefault((k.match.template, k.match.args), []).append(k)
-        elif space != "templates" and _has_reduction(k.use.func) or space == "metaschedule":
+        elif shares.get(k.name, 0.0) < min_share and len(kernels) > 1:
+            continue
+        elif space == "metaschedule" or (space != "templates" and _has_reduction(k.use.func)):
             ms_kernels.append(k)
     tasks: List[Any] = []
     for (template, args), members in groups.items():
