@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     # Before TVM starts its thread pool in this process (see measure.runner.timing_env).
-    os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
+    from ..measure.runner import use_timing_env
+
+    use_timing_env()
     parser = build_parser()
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]

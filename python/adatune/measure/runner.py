@@ -71,6 +71,13 @@ def timing_env() -> Dict[str, str]:
     return {"TVM_NUM_THREADS": os.environ.get("TVM_NUM_THREADS", str(os.cpu_count() or 1))}
 
 
+def use_timing_env() -> None:
+    """Apply :func:`timing_env` to this process. TVM reads it when its thread pool
+    starts (the first parallel kernel), so call this before running any."""
+    for key, value in timing_env().items():
+        os.environ.setdefault(key, value)
+
+
 def _worker_init() -> None:
     import tvm  # noqa: F401
 

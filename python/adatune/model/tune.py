@@ -177,6 +177,9 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     from ..task import as_target
     from ..tuner import TUNERS, create_tuner
 
+    from ..measure.runner import use_timing_env
+
+    use_timing_env()  # the tuned model runs here: all cores, as the candidates were timed
     t_start = time.time()
     trials = check_positive_int(trials, "trials", "tune_model")
     space = check_choice(space, "space", SPACES, "tune_model")

@@ -67,6 +67,9 @@ class TunedModel:
         import tvm
         from tvm import relax
 
+        from ..measure.runner import use_timing_env
+
+        use_timing_env()
         self.executable = executable
         self.target = target
         self.inputs = list(inputs)
