@@ -135,7 +135,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
                inputs: Optional[Mapping[str, Sequence[int]]] = None, space: str = "auto",
                tuner: str = "rfei", measure_option: Any = None, seed: Optional[int] = None,
                min_share: float = MIN_SHARE, metaschedule_runner: Any = None,
-               progress: Optional[_Progress] = None) -> TunedModel:
+               progress: Optional[_Progress] = None, checkpoints: Sequence[int] = ()) -> TunedModel:
     """Tune a whole model.
 
     Parameters
@@ -169,6 +169,10 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         MetaSchedule runner for MetaSchedule tasks (default: the adaptive local one).
     progress : optional
         An object with ``start``, ``round``, ``stage`` and ``finish`` methods.
+    checkpoints : sequence of int, optional
+        Trial counts at which the model is built with the best kernels so far and timed
+        (for latency-against-tuning-time curves; the time this takes is not counted as
+        tuning time). The report's ``curve`` holds ``[trials, tuning seconds, ms]``.
 
     Returns
     -------
@@ -210,7 +214,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     progress.stage("building the untuned model")
     untuned_vm = relax.VirtualMachine(compile_model(lowered, target), dev)
     reference = run_model(untuned_vm, arrays, dev)
-    untuned_ms = _time_vm(untuned_vm, args, budget_s=5.0)
+    untuned_ms = _time_vm(untuned_vm, args, budget_s=5.0, warm_up=False)  # it just ran
 
     progress.stage("profiling the default schedule")
     defaults = {k.name: _default_kernel(k, target) for k in kernels}
@@ -242,6 +246,9 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
                 scheduler.record(i, t.trials, t.best_latency, t.exhausted)
         # A short warm-up round each, so that a small budget still reaches every task.
         warm_up = max(4, min(ROUND, trials // (2 * len(tasks))))
+        pending = sorted({int(c) for c in checkpoints if 0 < int(c) <= trials})
+        curve: List[List[float]] = []
+        paused = 0.0  # seconds spent on checkpoints, not tuning
         while done < trials:
             i = scheduler.next_task()
             if i is None:
@@ -254,6 +261,12 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
             scheduler.record(i, measured, task.best_latency, exhausted)
             done += measured
             progress.round(i, task, done)
+            while pending and done >= pending[0]:
+                pending.pop(0)
+                t0 = time.time()
+                curve.append([done, t0 - t_start - paused,
+                              _snapshot(tasks, kernels, defaults, lowered, target, args)])
+                paused += time.time() - t0
     finally:
         if own_option and measure_option is not None:
             measure_option.close()
@@ -266,10 +279,12 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     tuned_mod = with_kernels(lowered, scheduled)
     executable = compile_model(tuned_mod, target)
     tuned = TunedModel(executable, target, imported.inputs, reports, untuned_ms,
-                       time.time() - t_start, work_dir, source=imported.source)
+                       time.time() - t_start - paused, work_dir, source=imported.source)
     outputs = tuned.run(*arrays)
     errors = [_relative_error(g, w) for g, w in zip(outputs, reference)]
     extra: Dict[str, Any] = {"trials": done, "verification": {"untuned_relative_error": max(errors)}}
+    if checkpoints:
+        extra["curve"] = curve
     ort = _onnxruntime(imported, arrays)
     if ort is not None:
         ort_outputs, ort_ms = ort
@@ -290,11 +305,33 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     return tuned
 
 
-def _time_vm(vm: Any, args: Sequence[Any], budget_s: float) -> float:
+def _snapshot(tasks: List[Any], kernels: List[ModelKernel], defaults: Dict[str, Any], lowered: Any,
+              target: Any, args: Sequence[Any]) -> float:
+    """Median ms of the model built with each task's best so far (no verification)."""
+    from tvm import relax
+
+    import tvm
+
+    scheduled = dict(defaults)
+    for t in tasks:
+        if not math.isfinite(t.best_latency):
+            continue
+        for k in t.kernels:
+            try:
+                scheduled[k.name] = t.scheduled(k)
+            except Exception:  # noqa: BLE001 - the default stays
+                pass
+    vm = relax.VirtualMachine(compile_model(with_kernels(lowered, scheduled), target), tvm.cpu())
+    return _time_vm(vm, args, budget_s=3.0, runs=10)
+
+
+def _time_vm(vm: Any, args: Sequence[Any], budget_s: float, runs: int = 5, warm_up: bool = True) -> float:
     """Median milliseconds of a few runs, at most about ``budget_s`` seconds of them."""
     times = []
     t_end = time.perf_counter() + budget_s
-    while len(times) < 5 and (not times or time.perf_counter() < t_end):
+    if warm_up:
+        vm["main"](*args)
+    while len(times) < runs and (not times or time.perf_counter() < t_end):
         t0 = time.perf_counter()
         vm["main"](*args)
         times.append(time.perf_counter() - t0)

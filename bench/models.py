@@ -1,0 +1,298 @@
+"""Whole models: PyTorch, ONNX Runtime, TVM untuned, MetaSchedule and adatune, one run.
+
+For each model (bench/model_zoo.py: ResNet-18, MobileNetV2, a 4-layer BERT-base-like
+encoder; batch 1, fp32, random weights built here), in one process:
+
+* **pytorch** -- eager, ``torch.set_num_threads(<CPUs>)``;
+* **onnxruntime** -- the exported ONNX model, CPU provider, ``intra_op_num_threads``
+  = CPUs;
+* **tvm-untuned** -- the model lowered by Relax's ``zero`` pipeline and built as is
+  (naive serial loops; timed over fewer runs: one run takes seconds);
+* **metaschedule** -- TVM's default ``ms.relax_integration.tune_relax`` on the same
+  lowered module with budget B (its ``LocalBuilder``, ``LocalRunner``, XGBoost cost
+  model, evolutionary search), then ``MetaScheduleApplyDatabase``. Its ``LocalBuilder``
+  imports ``tvm.s_tir.tensor_intrin`` in every fresh worker and times out at 30 s on
+  these machines; when it builds nothing, the run says so and MetaSchedule is run again
+  with ``adatune.metaschedule.FastBuilder`` (everything else default) as
+  **metaschedule+fb**, the baseline the ratios use;
+* **adatune** -- ``adatune.tune_model`` with the same budget B (trials), with
+  checkpoints (the model built and timed at 1/8, 1/4, 1/2, 3/4 and all of B; that time
+  is not counted as tuning time).
+
+Latencies are medians over ``--repeat`` (default 50) runs, interleaved round by round
+over the systems (untuned TVM: ``--untuned-repeat`` runs). Also reported: each tuning
+run's wall time; ``time_to_metaschedule_final_ratio``, adatune's tuning time to reach
+MetaSchedule's final latency (from its checkpoints, linearly interpolated) over
+MetaSchedule's tuning time ("inf" if never reached); speed-ups over untuned TVM;
+adatune's and MetaSchedule's outputs against ONNX Runtime's (max relative error); and a
+PNG of end-to-end latency against tuning time.
+
+Reproduce::
+
+    pip install -e '.[models]'        # onnxruntime and the CPU build of torch 2.13.0
+    python bench/models.py --quick --json models_quick.json --plot models_quick.png   # < 20 min
+    python bench/models.py --trials 192 --json models.json --plot models.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+sys.path.insert(0, HERE)
+
+os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
+
+
+def _median_ms(times):
+    return statistics.median(times) * 1e3
+
+
+def _rel_err(a, b):
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
+
+
+def _metaschedule(lowered, target, work_dir, trials, builder):
+    """Tune with MetaSchedule's tune_relax; (tuned executable or None, seconds, valid)."""
+    import tvm
+    import tvm.s_tir.meta_schedule as ms
+    from tvm import relax
+    from tvm.s_tir.meta_schedule.relax_integration import tune_relax
+
+    from adatune.model.build import compile_model
+
+    t0 = time.time()
+    kwargs = {} if builder is None else {"builder": builder}
+    db = tune_relax(lowered, {}, target, work_dir, trials, **kwargs)
+    seconds = time.time() - t0
+    valid = sum(1 for r in db.get_all_tuning_records() if r.run_secs and all(float(s) < 1e9 for s in r.run_secs))
+    if valid == 0:
+        return None, seconds, 0
+    with target, db:
+        applied = relax.transform.MetaScheduleApplyDatabase(work_dir)(lowered)
+    return compile_model(applied, target), seconds, valid
+
+
+def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    import tvm
+    from tvm import relax
+
+    import model_zoo
+    import adatune
+    from adatune.model import import_model
+    from adatune.model.build import compile_model, lower_model
+    from adatune.task import as_target
+
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(cores)
+    target = as_target("llvm")
+    work = os.path.join(work_root, name)
+    os.makedirs(work, exist_ok=True)
+    onnx_path = model_zoo.export_onnx(name, os.path.join(work, f"{name}.onnx"))
+    model, example = model_zoo.build(name)
+    x = example.numpy()
+    out = {"model": name, "trials": trials, "cores": cores, "target": str(target)}
+
+    # ---- references
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cores
+    sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+    ort_out = sess.run(None, {"x": x})[0]
+    with torch.no_grad():
+        torch_out = model(example).numpy()
+    out["pytorch_vs_onnxruntime_rel_err"] = _rel_err(torch_out, ort_out)
+
+    imported = import_model(onnx_path)
+    lowered = lower_model(imported.mod, target)
+    dev = tvm.cpu()
+    untuned = relax.VirtualMachine(compile_model(lowered, target), dev)
+    xt = tvm.runtime.tensor(x, device=dev)
+
+    # ---- MetaSchedule
+    ms_vm = None
+    if not skip_ms:
+        from adatune.metaschedule import FastBuilder
+
+        exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_default"), trials, None)
+        out["metaschedule_default"] = {"tuning_seconds": secs, "valid_records": valid,
+                                       "builder_failed": exe is None}
+        label = "metaschedule"
+        if exe is None:
+            print(f"{name}: MetaSchedule's default LocalBuilder built nothing in {secs:.0f} s; "
+                  f"running it again with FastBuilder", flush=True)
+            fb = FastBuilder()
+            try:
+                exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_fb"), trials, fb)
+            finally:
+                fb.close()
+            label = "metaschedule+fb"
+            out["metaschedule_fb"] = {"tuning_seconds": secs, "valid_records": valid}
+        out["metaschedule_label"] = label
+        out["metaschedule_tuning_seconds"] = secs
+        if exe is not None:
+            ms_vm = relax.VirtualMachine(exe, dev)
+
+    # ---- adatune
+    fractions = (8, 4, 2, 4 / 3, 1)
+    checkpoints = sorted({max(1, int(round(trials / f))) for f in fractions})
+    tuned = adatune.tune_model(onnx_path, target=target, work_dir=os.path.join(work, "adatune"),
+                               trials=trials, seed=0, checkpoints=checkpoints)
+    report = tuned.report()
+    out["adatune_tuning_seconds"] = report["tuning_seconds"]
+    out["adatune_curve"] = report.get("curve", [])
+    out["adatune_tasks"] = report["tasks"]
+    out["adatune_fell_back"] = report["fell_back"]
+
+    # ---- interleaved latencies
+    systems = {
+        "pytorch": lambda: model(example),
+        "onnxruntime": lambda: sess.run(None, {"x": x}),
+        "adatune": lambda: tuned._vm["main"](xt),
+    }
+    if ms_vm is not None:
+        systems["metaschedule"] = lambda: ms_vm["main"](xt)
+    times = {k: [] for k in systems}
+    with torch.no_grad():
+        for f in systems.values():
+            f()
+        for _ in range(repeat):
+            for k, f in systems.items():
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
+    untuned_times = []
+    for _ in range(untuned_repeat):
+        t0 = time.perf_counter()
+        untuned["main"](xt)
+        untuned_times.append(time.perf_counter() - t0)
+    lat = {k: _median_ms(v) for k, v in times.items()}
+    lat["tvm_untuned"] = _median_ms(untuned_times)
+    out["latency_ms"] = lat
+    out["repeat"] = {"interleaved": repeat, "tvm_untuned": untuned_repeat}
+    out["tuning_seconds"] = {"adatune": out["adatune_tuning_seconds"],
+                             "metaschedule": out.get("metaschedule_tuning_seconds")}
+    out["speedup_vs_untuned"] = {k: lat["tvm_untuned"] / v for k, v in lat.items() if k != "tvm_untuned"}
+    out["adatune_vs_onnxruntime"] = lat["adatune"] / lat["onnxruntime"]
+    out["rel_err_vs_onnxruntime"] = {"adatune": _rel_err(tuned.run(x)[0], ort_out)}
+    if ms_vm is not None:
+        from adatune.model.build import run_model as _run
+
+        out["rel_err_vs_onnxruntime"]["metaschedule"] = _rel_err(_run(ms_vm, [x], dev)[0], ort_out)
+        out["adatune_vs_metaschedule"] = lat["adatune"] / lat["metaschedule"]
+        out["time_to_metaschedule_final_ratio"] = _time_to(out["adatune_curve"], lat["metaschedule"],
+                                                           out["metaschedule_tuning_seconds"])
+    return out
+
+
+def _time_to(curve, target_ms, ms_seconds):
+    """adatune's tuning seconds to reach ``target_ms`` (interpolated between its
+    checkpoints) over MetaSchedule's tuning seconds; inf if never reached."""
+    prev = None
+    for trials, seconds, ms in curve:
+        if ms <= target_ms:
+            if prev is None:
+                return seconds / ms_seconds
+            (_, s0, m0) = prev
+            frac = (m0 - target_ms) / (m0 - ms) if m0 > ms else 1.0
+            return (s0 + frac * (seconds - s0)) / ms_seconds
+        prev = (trials, seconds, ms)
+    return math.inf
+
+
+def _plain(value):
+    """JSON-able: infinities as "inf" (strict JSON has none), other objects as text."""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        curve = r.get("adatune_curve") or []
+        if curve:
+            ax.plot([c[1] for c in curve], [c[2] for c in curve], "o-", label="adatune (checkpoints)")
+        lat = r["latency_ms"]
+        if "metaschedule" in lat:
+            ax.plot([r["metaschedule_tuning_seconds"]], [lat["metaschedule"]], "s",
+                    label=f"{r.get('metaschedule_label', 'metaschedule')} (final)")
+            ax.axhline(lat["metaschedule"], ls=":", color="gray")
+        ax.axhline(lat["onnxruntime"], ls="--", color="green", label="ONNX Runtime")
+        ax.set_yscale("log")
+        ax.set_xlabel("tuning wall time (s)")
+        ax.set_ylabel("end-to-end latency (ms)")
+        ax.set_title(f"{r['model']}, {r['trials']} trials")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="resnet18,mobilenetv2,bert4")
+    p.add_argument("--trials", type=int, default=192)
+    p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--untuned-repeat", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="one model (mobilenetv2), 64 trials")
+    p.add_argument("--skip-metaschedule", action="store_true")
+    p.add_argument("--work", default=None, help="keep the work folders here (default: a temp dir)")
+    p.add_argument("--json", default=None)
+    p.add_argument("--plot", default=None)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.models, args.trials = "mobilenetv2", 64
+    work_root = args.work or tempfile.mkdtemp(prefix="adatune_models_")
+    results = []
+    for name in args.models.split(","):
+        t0 = time.time()
+        r = run_model(name, args.trials, args.repeat, args.untuned_repeat, work_root, args.skip_metaschedule)
+        r["bench_seconds"] = time.time() - t0
+        results.append(r)
+        lat = r["latency_ms"]
+        print(f"\n{name}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in lat.items()), flush=True)
+        print(f"  tuning s: {r['tuning_seconds']}; time to MetaSchedule's final: "
+              f"{r.get('time_to_metaschedule_final_ratio')}", flush=True)
+    cols = ["pytorch", "onnxruntime", "tvm_untuned", "metaschedule", "adatune"]
+    print("\n| model | " + " | ".join(cols) + " | tuning s MS / adatune | time to MS final | adatune / ORT |")
+    print("|---|" + "---:|" * (len(cols) + 3))
+    for r in results:
+        lat = r["latency_ms"]
+        cells = [f"{lat[c]:.2f}" if c in lat else "-" for c in cols]
+        ts = r["tuning_seconds"]
+        ms_s = f"{ts['metaschedule']:.0f}" if ts.get("metaschedule") else "-"
+        print(f"| {r['model']} | " + " | ".join(cells) + f" | {ms_s} / {ts['adatune']:.0f} | "
+              f"{r.get('time_to_metaschedule_final_ratio', '-')} | {r['adatune_vs_onnxruntime']:.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(_plain({"results": results, "work": work_root}), f, indent=1)
+    if args.plot:
+        _plot(results, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
