@@ -10,7 +10,10 @@ encoder; batch 1, fp32, random weights built here), in one process:
   (naive serial loops; timed over fewer runs: one run takes seconds);
 * **metaschedule** -- TVM's default ``ms.relax_integration.tune_relax`` on the same
   lowered module with budget B (its ``LocalBuilder``, ``LocalRunner``, XGBoost cost
-  model, evolutionary search), then ``MetaScheduleApplyDatabase``. Its ``LocalBuilder``
+  model, evolutionary search, gradient task scheduler), then
+  ``MetaScheduleApplyDatabase``; ``num_trials_per_iter`` is ``B / tasks`` (4 to 64)
+  instead of 64, so that its warm-up round reaches every task: with 64, a budget of 192
+  tunes three of ResNet-18's tasks and leaves the others naive serial loops. Its ``LocalBuilder``
   imports ``tvm.s_tir.tensor_intrin`` in every fresh worker and times out at 30 s on
   these machines; when it builds nothing, the run says so and MetaSchedule is run again
   with ``adatune.metaschedule.FastBuilder`` (everything else default) as
@@ -19,8 +22,9 @@ encoder; batch 1, fp32, random weights built here), in one process:
   checkpoints (the model built and timed at 1/8, 1/4, 1/2, 3/4 and all of B; that time
   is not counted as tuning time).
 
-Latencies are medians over ``--repeat`` (default 50) runs, interleaved round by round
-over the systems (untuned TVM: ``--untuned-repeat`` runs). Also reported: each tuning
+Latencies are medians over ``--repeat`` (default 50) runs, interleaved: round after
+round, a block of 5 runs of each system, with a 0.3 s pause between blocks so that no
+system's spinning thread pool slows the next (untuned TVM: ``--untuned-repeat`` runs). Also reported: each tuning
 run's wall time; ``time_to_metaschedule_final_ratio``, adatune's tuning time to reach
 MetaSchedule's final latency (from its checkpoints, linearly interpolated) over
 MetaSchedule's tuning time ("inf" if never reached); speed-ups over untuned TVM;
@@ -51,6 +55,10 @@ sys.path.insert(0, HERE)
 os.environ.setdefault("TVM_NUM_THREADS", str(os.cpu_count() or 1))
 
 
+#: Seconds between two systems' blocks of timed runs (longer than their threads spin).
+PAUSE_S = 0.3
+
+
 def _median_ms(times):
     return statistics.median(times) * 1e3
 
@@ -62,7 +70,7 @@ def _rel_err(a, b):
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
-def _metaschedule(lowered, target, work_dir, trials, builder):
+def _metaschedule(lowered, target, work_dir, trials, builder, per_iter):
     """Tune with MetaSchedule's tune_relax; (tuned executable or None, seconds, valid)."""
     import tvm
     import tvm.s_tir.meta_schedule as ms
@@ -73,7 +81,7 @@ def _metaschedule(lowered, target, work_dir, trials, builder):
 
     t0 = time.time()
     kwargs = {} if builder is None else {"builder": builder}
-    db = tune_relax(lowered, {}, target, work_dir, trials, **kwargs)
+    db = tune_relax(lowered, {}, target, work_dir, trials, num_trials_per_iter=per_iter, **kwargs)
     seconds = time.time() - t0
     valid = sum(1 for r in db.get_all_tuning_records() if r.run_secs and all(float(s) < 1e9 for s in r.run_secs))
     if valid == 0:
@@ -126,7 +134,17 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
     if not skip_ms:
         from adatune.metaschedule import FastBuilder
 
-        exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_default"), trials, None)
+        from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
+
+        n_tasks = len(extract_tasks(lowered, target))
+        # MetaSchedule's defaults, except that its 64 trials per task iteration shrink so
+        # that its warm-up round reaches every task within the budget (with 64, a budget
+        # of 192 tunes 3 of ResNet-18's tasks and leaves the rest naive loops).
+        per_iter = max(4, min(64, trials // max(1, n_tasks)))
+        out["metaschedule_settings"] = {"num_trials_per_iter": per_iter, "tasks": n_tasks,
+                                        "max_trials_global": trials}
+        exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_default"), trials, None,
+                                         per_iter)
         out["metaschedule_default"] = {"tuning_seconds": secs, "valid_records": valid,
                                        "builder_failed": exe is None}
         label = "metaschedule"
@@ -135,7 +153,8 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
                   f"running it again with FastBuilder", flush=True)
             fb = FastBuilder()
             try:
-                exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_fb"), trials, fb)
+                exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_fb"), trials, fb,
+                                                 per_iter)
             finally:
                 fb.close()
             label = "metaschedule+fb"
@@ -165,14 +184,20 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
     if ms_vm is not None:
         systems["metaschedule"] = lambda: ms_vm["main"](xt)
     times = {k: [] for k in systems}
+    block = 5
     with torch.no_grad():
         for f in systems.values():
             f()
-        for _ in range(repeat):
+        # Round by round, a block of runs per system, with a pause between blocks: the
+        # systems' thread pools spin after work (OpenMP, ONNX Runtime, TVM), and a pool
+        # still spinning would slow the next system down.
+        for _ in range(max(1, math.ceil(repeat / block))):
             for k, f in systems.items():
-                t0 = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - t0)
+                time.sleep(PAUSE_S)
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    f()
+                    times[k].append(time.perf_counter() - t0)
     untuned_times = []
     for _ in range(untuned_repeat):
         t0 = time.perf_counter()
