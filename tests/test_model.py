@@ -257,3 +257,21 @@ def test_a_kernel_that_fails_verification_falls_back_and_is_reported():
     defaults = {k.name: k.use.func for k in kernels}
     reports, scheduled = _build_kernels([Bad()], kernels, defaults, TARGET)
     assert reports[0].fell_back == [victim.name] and scheduled[victim.name] is defaults[victim.name]
+
+
+def test_tuning_measures_on_an_rpc_server(tmp_path):
+    """The template tasks' candidates are timed inside a real RPC server (tracker and
+    server on 127.0.0.1); the model is built for the target and verified as usual."""
+    from adatune.measure import LocalBuilder, RPCRunner, local_cluster, measure_option
+
+    path = _save(small_cnn(channels=8, size=12), tmp_path, "cnn.onnx")
+    with local_cluster(n_servers=1, key="adatune-model-test", timeout=120) as cl:
+        runner = RPCRunner(cl.key, cl.host, cl.tracker_port, timeout=30)
+        with measure_option(LocalBuilder(n_parallel=2, timeout=30), runner) as option:
+            tuned = adatune.tune_model(path, target=TARGET, work_dir=str(tmp_path / "w"), trials=12,
+                                       space="templates", measure_option=option, seed=0)
+        served = sum(runner.server_counts.values())
+    report = tuned.report()
+    assert report["trials"] == 12 and served == 12
+    assert report["verification"]["untuned_relative_error"] < 1e-4
+    assert {t["kind"] for t in report["tasks"]} <= {"template", "default"}

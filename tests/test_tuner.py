@@ -365,3 +365,29 @@ def test_rfei_epsilon_falls_as_the_forest_learns(seed):
     assert eps[-1] < 0.5 * eps[0], eps
     assert spearmanr(range(len(eps)), eps)[0] < -0.8, eps
     assert rf.epsilon_policy.last_raw == pytest.approx(eps[-1])  # the forest's, unclipped here
+
+
+def test_transfer_from_a_sibling_task_of_the_same_template():
+    """A task of another shape of the same template (the optimum's tile sizes exist in
+    both spaces): with the sibling's 64 measurements the first 8 trials of a new task
+    are far better than without, over 5 seeds."""
+
+    def quality(task, tuner):
+        space = task.config_space
+        opt = min(analytic_cost(space.get(i)) for i in range(len(space)) if not fails(space.get(i)))
+        return opt / (task.flop / tuner.best_throughput)
+
+    warm, cold = [], []
+    for seed in range(5):
+        sibling = RFEITuner(SyntheticTask(n=16, m=32), seed=seed, n_estimators=30, **FAST)
+        sibling.tune(64, AnalyticMeasure())
+        for transfer, out in ((True, warm), (False, cold)):
+            task = SyntheticTask(n=64, m=64)
+            tuner = RFEITuner(task, seed=seed + 10, n_estimators=30, **FAST)
+            if transfer:
+                tuner.transfer_from([sibling])
+            tuner.tune(8, AnalyticMeasure())
+            out.append(quality(task, tuner))
+            # the sibling's configs teach the model; they are not this task's trials
+            assert tuner.n_trials == 8 and len(tuner.xs) == 8
+    assert np.median(warm) >= 0.9 and np.median(warm) > np.median(cold) + 0.3, (warm, cold)
