@@ -275,3 +275,29 @@ def test_tuning_measures_on_an_rpc_server(tmp_path):
     assert report["trials"] == 12 and served == 12
     assert report["verification"]["untuned_relative_error"] < 1e-4
     assert {t["kind"] for t in report["tasks"]} <= {"template", "default"}
+
+
+def test_a_torch_module_is_imported_through_torch_export(tmp_path):
+    """torch is optional (not part of the test install): the path runs where it is."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(x)).mean(dim=(2, 3))
+            return self.fc(y)
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    x = torch.randn(1, 3, 12, 12)
+    tuned = adatune.tune_model(net, inputs=(x,), target=TARGET, work_dir=str(tmp_path / "w"), trials=8, seed=0)
+    with torch.no_grad():
+        want = net(x).numpy()
+    np.testing.assert_allclose(tuned.run(x.numpy())[0], want, rtol=1e-4, atol=1e-5)
+    assert any(t["kind"] == "template" for t in tuned.report()["tasks"])
+    with pytest.raises(ValueError, match="example inputs"):
+        adatune.tune_model(net, target=TARGET, work_dir=str(tmp_path / "w2"), trials=4)

@@ -115,7 +115,7 @@ def _run(args) -> int:
     rows += [("tuning seconds", f"{time.time() - t0:.1f}"),
              ("trials", str(report["trials"])),
              ("kernels fallen back", ", ".join(report["fell_back"]) or "none"),
-             ("model", os.path.join(args.work_dir, "model.so")),
+             ("library", os.path.join(args.work_dir, "model.so")),
              ("report", os.path.join(args.work_dir, "report.json"))]
     from .tune import print_table
 

@@ -58,17 +58,21 @@ def import_tensor_intrin() -> None:
 
 
 @contextlib.contextmanager
-def skip_tensor_intrin_import(target: Any) -> Iterator[bool]:
+def skip_tensor_intrin_import(target: Any, needed: Any = None) -> Iterator[bool]:
     """Inside the block, ``import tvm.s_tir.tensor_intrin`` is free when ``target`` does not
     need the intrinsics; otherwise they are imported once, for real.
 
+    ``needed=False`` skips the import whatever the target: for a design space built
+    with explicit rules that use no intrinsic (``PostOrderApply(sch_rules="llvm", ...)``).
     Yields True when the import was skipped.  The placeholder module is removed on exit
     (unless the real module got imported meanwhile), so a later real import still works.
     """
     if _INTRIN_MODULE in sys.modules:
         yield False
         return
-    if needs_tensor_intrin(target):
+    if needed is None:
+        needed = needs_tensor_intrin(target)
+    if needed:
         logger.info("target %s needs tensor intrinsics: importing %s", target, _INTRIN_MODULE)
         import_tensor_intrin()
         yield False

@@ -4,7 +4,9 @@ The model is lowered once with Relax's legalize-and-fuse passes (the ``zero``
 pipeline): every operator becomes a TIR kernel called by ``main`` through
 ``call_tir``. Tuning replaces kernels by scheduled versions of themselves (same name,
 same signature), and the module is then compiled with only the lowering passes that
-come after fusion, so that nothing re-fuses or re-legalizes the scheduled kernels.
+come after fusion, so that nothing re-fuses or re-legalizes the scheduled kernels,
+plus the pre-packing of constant weights (the kernels' layout-rewrite stages split out
+and folded at compile time).
 """
 from __future__ import annotations
 
@@ -81,9 +83,15 @@ def with_kernels(lowered: Any, kernels: Mapping[str, Any]) -> Any:
 
 def _post_fusion_pipeline(target: Any) -> Any:
     import tvm
+    from tvm import relax
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
-    passes = cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
+    # Packing stages of constant weights (annotated by the templates) become kernels of
+    # their own, which FoldConstant runs once at compile time: the weights are stored
+    # packed and no run of the model repacks them.
+    prepack = [relax.transform.SplitLayoutRewritePreproc(), relax.transform.FoldConstant(),
+               relax.transform.DeadCodeElimination()]
+    passes = prepack + cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
 
     @tvm.transform.module_pass(opt_level=0)
     def _pipeline(mod: Any, _ctx: Any) -> Any:

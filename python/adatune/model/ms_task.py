@@ -81,8 +81,9 @@ class MetaScheduleKernelTuner:
         if self._ctx is None:
             self._model = RFEICostModel(seed=self.seed)
             self._strategy = DynamicEpsilonSearch(uncertainty_model=self._model, seed=self.seed)
-            with skip_tensor_intrin_import(self.target):
-                ctx = ms.TuneContext(self.mod, target=self.target, space_generator="post-order-apply",
+            space, needs_intrin = self._space_generator()
+            with skip_tensor_intrin_import(self.target, needed=needs_intrin):
+                ctx = ms.TuneContext(self.mod, target=self.target, space_generator=space,
                                      search_strategy=self._strategy, task_name="main",
                                      num_threads=os.cpu_count() or 1,
                                      rand_state=-1 if self.seed is None else int(self.seed))
@@ -92,6 +93,21 @@ class MetaScheduleKernelTuner:
             self._strategy._seen.update(self._seen)
             self._ctx = ctx
         return self._ctx
+
+    def _space_generator(self):
+        """MetaSchedule's design space for the kernel, and whether it needs the tensor
+        intrinsics. A CPU kernel without 8-bit integers gets the plain LLVM rules: the
+        intrinsic rules an AVX-512 or VNNI target would add only tensorize int8 dot
+        products, and importing them costs 25-40 s in this process."""
+        import tvm.s_tir.meta_schedule as ms
+
+        if self.target.kind.name == "llvm" and not self._has_int8():
+            return ms.space_generator.PostOrderApply(sch_rules="llvm", postprocs="llvm",
+                                                     mutator_probs="llvm"), False
+        return "post-order-apply", None
+
+    def _has_int8(self) -> bool:
+        return any(str(p.dtype) in ("int8", "uint8") for p in self.func.params)
 
     def _seen_path(self) -> str:
         return os.path.join(self.work_dir, "measured.txt")
@@ -140,7 +156,7 @@ class MetaScheduleKernelTuner:
         ctx = self._context()
         db = self._database()
         workload = db.commit_workload(self.mod)
-        with skip_tensor_intrin_import(self.target):
+        with skip_tensor_intrin_import(self.target, needed=self._space_generator()[1]):
             while done < n:
                 cands = ctx.generate_measure_candidates()
                 if not cands:

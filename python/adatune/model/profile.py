@@ -4,7 +4,15 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, Sequence
 
-__all__ = ["profile_kernels"]
+__all__ = ["profile_kernels", "kernel_seconds"]
+
+#: Names Relax's SplitLayoutRewritePreproc gives the two halves of a split kernel.
+_SPLIT_SUFFIXES = ("", "_prepacked", "_weight_prepack")
+
+
+def kernel_seconds(seconds: Dict[str, float], name: str) -> float:
+    """Seconds of kernel ``name`` in a profile, its split-off packing stage included."""
+    return sum(seconds.get(name + suffix, 0.0) for suffix in _SPLIT_SUFFIXES)
 
 
 def profile_kernels(vm: Any, args: Sequence[Any], runs: int = 3) -> Dict[str, float]:

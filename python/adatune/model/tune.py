@@ -34,7 +34,7 @@ from .build import compile_model, kernel_uses, lower_model, run_model, with_kern
 from .default_schedule import default_schedule
 from .frontend import import_model
 from .kernels import match_kernel
-from .profile import profile_kernels
+from .profile import kernel_seconds, profile_kernels
 from .scheduler import TaskScheduler
 from .tasks import MetaScheduleTask, ModelKernel, TemplateTask
 from .tuned import TaskReport, TunedModel
@@ -220,8 +220,8 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     defaults = {k.name: _default_kernel(k, target) for k in kernels}
     default_vm = relax.VirtualMachine(compile_model(with_kernels(lowered, defaults), target), dev)
     seconds = profile_kernels(default_vm, args)
-    total = sum(seconds.get(k.name, 0.0) for k in kernels) or 1.0
-    shares = {k.name: seconds.get(k.name, 0.0) / total for k in kernels}
+    total = sum(kernel_seconds(seconds, k.name) for k in kernels) or 1.0
+    shares = {k.name: kernel_seconds(seconds, k.name) / total for k in kernels}
 
     tasks = _make_tasks(kernels, shares, min_share, space, target, work_dir, tuner, seed,
                         metaschedule_runner, create_tuner)
@@ -322,6 +322,7 @@ def _snapshot(tasks: List[Any], kernels: List[ModelKernel], defaults: Dict[str, 
             except Exception:  # noqa: BLE001 - the default stays
                 pass
     vm = relax.VirtualMachine(compile_model(with_kernels(lowered, scheduled), target), tvm.cpu())
+    time.sleep(0.5)  # the runner's thread pool may still spin after its last measurement
     return _time_vm(vm, args, budget_s=3.0, runs=10)
 
 
@@ -482,9 +483,9 @@ def _build_kernels(tasks: List[Any], kernels: List[ModelKernel], defaults: Dict[
 
 def _profile_shares(tuned: TunedModel, reports: List[TaskReport], args: Sequence[Any]) -> None:
     seconds = profile_kernels(tuned._vm, args)
-    total = sum(seconds.get(k, 0.0) for r in reports for k in r.kernels) or 1.0
+    total = sum(kernel_seconds(seconds, k) for r in reports for k in r.kernels) or 1.0
     for r in reports:
-        r.share = sum(seconds.get(k, 0.0) for k in r.kernels) / total
+        r.share = sum(kernel_seconds(seconds, k) for k in r.kernels) / total
 
 
 def _onnxruntime(imported: Any, arrays: Sequence[np.ndarray]):

@@ -1,6 +1,7 @@
 """``TunedModel``: the tuned, verified, deployable model and its report."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -52,6 +53,27 @@ class TaskReport:
     best_ms: Optional[float] = None
     share: Optional[float] = None
     fell_back: List[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence this process's stderr (file descriptor 2, where TVM's C++ logs go)."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded interpreter): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class TunedModel:
@@ -123,7 +145,8 @@ class TunedModel:
 
     def export_library(self, path: str) -> str:
         """Write the compiled model as a shared library; returns its path."""
-        self.executable.export_library(path)
+        with _quiet_stderr():  # TVM logs a warning line per memory scope it saves
+            self.executable.export_library(path)
         return path
 
     # ------------------------------------------------------------------ report

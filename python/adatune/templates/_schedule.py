@@ -102,6 +102,10 @@ def _tvm_error():
     return ScheduleError
 
 
+#: The block annotation Relax's SplitLayoutRewritePreproc looks for.
+LAYOUT_REWRITE_PREPROC = "meta_schedule.layout_rewrite_preproc"
+
+
 def producer_of(sch: Any, block: Any, read_index: int) -> Any:
     """The block of this function that writes read ``read_index`` of ``block``, or None
     (the read is a parameter of the function)."""
@@ -140,6 +144,10 @@ def pack_read(sch: Any, block: Any, read_index: int, index_map: Any) -> Any:
     stage = producer_of(sch, block, read_index)
     if stage is None:
         stage = sch.cache_read(block, read_index, "global")
+        # A copy of a parameter into a new layout: when the parameter is a constant
+        # (a model's weights), Relax's SplitLayoutRewritePreproc moves this stage out of
+        # the kernel and FoldConstant runs it once, at compile time.
+        sch.annotate(stage, LAYOUT_REWRITE_PREPROC, True)
     sch.transform_layout(block, ("read", read_index), index_map)
     sch.transform_block_layout(stage, index_map)
     return stage
