@@ -135,3 +135,25 @@ def test_user_template_is_built_in_workers_and_a_crashing_build_fails_alone():
         builder.close()
     assert [r.error_no for r in results] == [0, MeasureErrorNo.COMPILE_HOST, 0, 0]
     assert "died" in results[1].costs[0]
+
+
+def test_prepacked_builds_time_the_compute_with_packed_weights():
+    """With ``prepacked=True`` a candidate is built as a model deploys it: the copy that
+    packs the weight is split off, the kernel takes the weight packed, and the runner
+    times it with inputs of those shapes. The standalone build packs on every call."""
+    task = adatune.task.create("dense", (64, 128, 96, "float32"), "llvm")
+    inputs = _inputs(task, 3, seed=2)
+    plain_b, packed_b = LocalBuilder(n_parallel=2, timeout=30), LocalBuilder(n_parallel=2, timeout=30, prepacked=True)
+    runner = LocalRunner(timeout=30)
+    try:
+        plain, packed = plain_b.build(inputs), packed_b.build(inputs)
+        results = runner.run(inputs, packed)
+    finally:
+        for x in (plain_b, packed_b, runner):
+            x.close()
+    assert all(b.ok for b in plain + packed)
+    assert all(b.arg_specs is None for b in plain)
+    for inp, b in zip(inputs, packed):
+        bn = inp.config["tile_x"].size[-1]
+        assert b.arg_specs == (((64, 96), "float32"), ((128 // bn, 96, bn), "float32"), ((64, 128), "float32"))
+    assert [r.error_no for r in results] == [0, 0, 0] and all(r.costs[0] > 0 for r in results)

@@ -267,7 +267,7 @@ def test_tuning_measures_on_an_rpc_server(tmp_path):
     path = _save(small_cnn(channels=8, size=12), tmp_path, "cnn.onnx")
     with local_cluster(n_servers=1, key="adatune-model-test", timeout=120) as cl:
         runner = RPCRunner(cl.key, cl.host, cl.tracker_port, timeout=30)
-        with measure_option(LocalBuilder(n_parallel=2, timeout=30), runner) as option:
+        with measure_option(LocalBuilder(n_parallel=2, timeout=30, prepacked=True), runner) as option:
             tuned = adatune.tune_model(path, target=TARGET, work_dir=str(tmp_path / "w"), trials=12,
                                        space="templates", measure_option=option, seed=0)
         served = sum(runner.server_counts.values())

@@ -85,7 +85,7 @@ def _measure_option(args) -> Any:
     if not args.key:
         raise ValueError("--key is required with --tracker")
     host, port = parse_address(args.tracker, "--tracker")
-    option = measure_option(LocalBuilder(), RPCRunner(args.key, host, port))
+    option = measure_option(LocalBuilder(prepacked=True), RPCRunner(args.key, host, port))
     return option, adaptive_rpc_runner(args.tracker, args.key)
 
 

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .._checks import check_number, check_positive_int
 from .measure import MeasureErrorNo, MeasureInput
@@ -30,6 +30,9 @@ class BuildResult:
     error_no: int
     error_msg: str
     time_cost: float
+    #: ``(shape, dtype)`` of each argument of what was built, when it differs from the
+    #: task's signature (a kernel built with pre-packed parameters); None otherwise.
+    arg_specs: Optional[Tuple[Tuple[Tuple[int, ...], str], ...]] = None
 
     @property
     def ok(self) -> bool:
@@ -45,7 +48,7 @@ def _worker_init() -> None:
 _TASKS: Dict[Any, Any] = {}
 
 
-def _build_candidate(task: Any, index: int, out_dir: str) -> Dict[str, Any]:
+def _build_candidate(task: Any, index: int, out_dir: str, prepacked: bool = False) -> Dict[str, Any]:
     import tvm
 
     # Re-use the worker's copy of the task: its space is the expensive part.
@@ -58,6 +61,18 @@ def _build_candidate(task: Any, index: int, out_dir: str) -> Dict[str, Any]:
     except Exception as err:
         return {"error_no": int(MeasureErrorNo.INSTANTIATION_ERROR),
                 "msg": f"{type(err).__name__}: {err}", "seconds": time.perf_counter() - start}
+    specs = None
+    if prepacked:
+        from ..templates._schedule import split_prepacked
+
+        try:
+            func, split = split_prepacked(func)
+        except Exception as err:
+            return {"error_no": int(MeasureErrorNo.INSTANTIATION_ERROR),
+                    "msg": f"splitting the packing stages: {type(err).__name__}: {err}",
+                    "seconds": time.perf_counter() - start}
+        if split:
+            specs = tuple((tuple(int(d) for d in p.shape), str(p.dtype)) for p in func.params)
     try:
         lib = tvm.compile(func, target=task.target)
         fd, path = tempfile.mkstemp(suffix=".so", prefix=f"cand{index}_", dir=out_dir)
@@ -66,7 +81,8 @@ def _build_candidate(task: Any, index: int, out_dir: str) -> Dict[str, Any]:
     except Exception as err:
         return {"error_no": int(MeasureErrorNo.COMPILE_HOST),
                 "msg": f"{type(err).__name__}: {err}", "seconds": time.perf_counter() - start}
-    return {"error_no": 0, "path": path, "msg": "", "seconds": time.perf_counter() - start}
+    return {"error_no": 0, "path": path, "msg": "", "seconds": time.perf_counter() - start,
+            "arg_specs": specs}
 
 
 class LocalBuilder:
@@ -80,13 +96,20 @@ class LocalBuilder:
         Seconds one candidate may take to build.
     build_dir : str, optional
         Where shared libraries go (default: a temporary folder removed on ``close``).
+    prepacked : bool, default False
+        Build each candidate as a model deploys it when its parameters are constant
+        weights: the packing stages of parameters split off (they run once, at compile
+        time), so the timed kernel takes them packed and its time is the compute's.
+        ``adatune.tune_model`` uses this; a standalone kernel (``adatune tune``) packs
+        on every call, as its users call it.
     """
 
     def __init__(self, n_parallel: Optional[int] = None, timeout: float = 10.0,
-                 build_dir: Optional[str] = None):
+                 build_dir: Optional[str] = None, prepacked: bool = False):
         n_parallel = check_positive_int(n_parallel, "n_parallel", "LocalBuilder", allow_none=True)
         self.timeout = check_number(timeout, "timeout", "LocalBuilder", low=0.0, low_open=True)
         self.n_parallel = n_parallel or os.cpu_count() or 1
+        self.prepacked = bool(prepacked)
         self._own_dir = build_dir is None
         self.build_dir = build_dir or tempfile.mkdtemp(prefix="adatune_build_")
         os.makedirs(self.build_dir, exist_ok=True)
@@ -95,7 +118,7 @@ class LocalBuilder:
     def build(self, inputs: Sequence[MeasureInput]) -> List[BuildResult]:
         if self._pool is None:
             self._pool = WorkerPool(self.n_parallel, initializer=_worker_init)
-        jobs = [(inp.task, inp.config.index, self.build_dir) for inp in inputs]
+        jobs = [(inp.task, inp.config.index, self.build_dir, self.prepacked) for inp in inputs]
         # A fresh worker first imports TVM and the templates (a few seconds).
         outcomes = self._pool.map(_build_candidate, jobs, timeout=self.timeout,
                                   first_timeout=self.timeout + 60.0)
@@ -103,7 +126,8 @@ class LocalBuilder:
         for outcome in outcomes:
             if outcome.status == "ok":
                 v = outcome.value
-                results.append(BuildResult(v.get("path"), v["error_no"], v["msg"], v["seconds"]))
+                results.append(BuildResult(v.get("path"), v["error_no"], v["msg"], v["seconds"],
+                                           v.get("arg_specs")))
             elif outcome.status == "timeout":
                 results.append(BuildResult(None, int(MeasureErrorNo.BUILD_TIMEOUT),
                                            outcome.message, outcome.seconds))

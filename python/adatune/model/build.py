@@ -31,11 +31,19 @@ class KernelUse:
 
 
 def lower_model(mod: Any, target: Any) -> Any:
-    """``mod`` legalized and fused: ``main`` calls TIR kernels only."""
+    """``mod`` for inference, legalized and fused: ``main`` calls TIR kernels only.
+
+    Batch norm after a convolution is folded into the convolution's weights and bias
+    (``FoldBatchnormToConv2D``); any other batch norm becomes the element-wise ops it is
+    at inference (``DecomposeOpsForInference``), which fusion puts into the epilogue of
+    the operator before it.
+    """
     import tvm
     from tvm import relax
 
     with tvm.target.Target(target):
+        mod = relax.transform.FoldBatchnormToConv2D()(mod)
+        mod = relax.transform.DecomposeOpsForInference()(mod)
         return relax.get_pipeline("zero")(mod)
 
 

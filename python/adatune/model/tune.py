@@ -158,8 +158,9 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         The template tasks' tuner (:data:`adatune.tuner.TUNERS`).
     measure_option : MeasureBatch, optional
         How template candidates are built and timed (default
-        :func:`adatune.measure.measure_option`; pass one with an ``RPCRunner`` to tune
-        on a remote device: the model is then built for ``target``).
+        ``measure_option(LocalBuilder(prepacked=True))``: kernels timed with their
+        constant weights packed beforehand, as the model runs them; pass one with an
+        ``RPCRunner`` to tune on a remote device: the model is then built for ``target``).
     seed : int, optional
     min_share : float, default 0.01
         Kernels no template covers below this share of the default-scheduled model's
@@ -233,9 +234,10 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
 
     own_option = measure_option is None
     if own_option and any(t.kind == "template" for t in tasks):
-        from ..measure import measure_option as _measure_option
+        from ..measure import LocalBuilder, measure_option as _measure_option
 
-        measure_option = _measure_option()
+        # Candidates timed as the model runs them: constant weights packed beforehand.
+        measure_option = _measure_option(LocalBuilder(prepacked=True))
     try:
         done = _resume(tasks)
         _transfer(tasks)

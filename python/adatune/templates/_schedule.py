@@ -183,3 +183,41 @@ def inline_epilogue(sch: Any, block: Any) -> bool:
         else:
             return False
     return False
+
+
+def _has_layout_rewrite(func: Any) -> bool:
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    return any(LAYOUT_REWRITE_PREPROC in (sch.get(b).annotations or {})
+               for b in sch.get_child_blocks(sch.get_sblock("root")))
+
+
+def split_prepacked(func: Any) -> Tuple[Any, bool]:
+    """The kernel as a model deploys it with pre-packed constant weights: its
+    layout-rewrite stages (see :func:`pack_read`) split off by Relax's
+    ``SplitLayoutRewritePreproc``, leaving the compute, which takes the packed layouts
+    as its parameters. Returns ``(compute kernel, True)``, or ``(func, False)`` when
+    ``func`` has no such stage."""
+    import tvm
+    from tvm import relax
+
+    if not _has_layout_rewrite(func):
+        return func, False
+
+    def ty(p: Any) -> Any:
+        return relax.TensorType([int(d) for d in p.shape], str(p.dtype))
+
+    params = [relax.Var(f"p{i}", ty(p)) for i, p in enumerate(func.params[:-1])]
+    bb = relax.BlockBuilder()
+    with bb.function("main", params):
+        with bb.dataflow():
+            kernel = func.without_attr("global_symbol") if "global_symbol" in (func.attrs or {}) else func
+            gv = bb.add_func(kernel, "kernel")
+            res = bb.emit_output(relax.call_tir(gv, params, ty(func.params[-1])))
+        bb.emit_func_output(res)
+    mod = relax.transform.SplitLayoutRewritePreproc()(bb.get())
+    names = [gv.name_hint for gv in mod.get_global_vars()]
+    if "kernel_prepacked" not in names:
+        return func, False
+    return mod["kernel_prepacked"].with_attr("global_symbol", "main"), True
