@@ -20,7 +20,17 @@ encoder; batch 1, fp32, random weights built here), in one process:
   **metaschedule+fb**, the baseline the ratios use;
 * **adatune** -- ``adatune.tune_model`` with the same budget B (trials), with
   checkpoints (the model built and timed at 1/8, 1/4, 1/2, 3/4 and all of B; that time
-  is not counted as tuning time).
+  is not counted as tuning time); its default layout (channels-last, converted once);
+* **adatune_long** (``--long-trials L``) -- the same run resumed up to L trials (the
+  first B are not measured again; tuning time is both runs'), with checkpoints at
+  quarters of the way, and the tuning time at which it reached 1.0x and 1.25x ONNX
+  Runtime's latency.
+
+MetaSchedule and untuned TVM get the model in its own layout (NCHW), as a TVM user runs
+them. Per-layer tables: the tuned model's slowest kernels (``TunedModel.layers()``:
+ms per run, GFLOPS, share of the machine's 500 GFLOPS fp32 peak) and the time by
+operator class (convolutions, matrix products, the rest) against ONNX Runtime's own
+profiler on the same model.
 
 Latencies are medians over ``--repeat`` (default 50) runs, interleaved: round after
 round, a block of 5 runs of each system, with a 0.3 s pause between blocks so that no
@@ -36,6 +46,7 @@ Reproduce::
     pip install -e '.[models]'        # onnxruntime and the CPU build of torch 2.13.0
     python bench/models.py --quick --json models_quick.json --plot models_quick.png   # < 20 min
     python bench/models.py --trials 192 --json models.json --plot models.png
+    python bench/models.py --trials 192 --long-trials 3000 --skip-metaschedule --json long.json
 """
 from __future__ import annotations
 
@@ -91,7 +102,7 @@ def _metaschedule(lowered, target, work_dir, trials, builder, per_iter):
     return compile_model(applied, target), seconds, valid
 
 
-def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
+def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, long_trials=0):
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -124,7 +135,9 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
     out["pytorch_vs_onnxruntime_rel_err"] = _rel_err(torch_out, ort_out)
 
     imported = import_model(onnx_path)
-    lowered = lower_model(imported.mod, target)
+    # The baselines as a TVM user runs them: the model's own layout (NCHW), Relax's zero
+    # pipeline; adatune converts to channels-last itself.
+    lowered = lower_model(imported.mod, target, layout="NCHW")
     dev = tvm.cpu()
     untuned = relax.VirtualMachine(compile_model(lowered, target), dev)
     xt = tvm.runtime.tensor(x, device=dev)
@@ -164,16 +177,32 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
         if exe is not None:
             ms_vm = relax.VirtualMachine(exe, dev)
 
-    # ---- adatune
+    # ---- adatune: the same budget as MetaSchedule, then (--long-trials) resumed further
     fractions = (8, 4, 2, 4 / 3, 1)
     checkpoints = sorted({max(1, int(round(trials / f))) for f in fractions})
-    tuned = adatune.tune_model(onnx_path, target=target, work_dir=os.path.join(work, "adatune"),
-                               trials=trials, seed=0, checkpoints=checkpoints)
+    ada_dir = os.path.join(work, "adatune")
+    tuned = adatune.tune_model(onnx_path, target=target, work_dir=ada_dir, trials=trials, seed=0,
+                               checkpoints=checkpoints)
     report = tuned.report()
     out["adatune_tuning_seconds"] = report["tuning_seconds"]
     out["adatune_curve"] = report.get("curve", [])
     out["adatune_tasks"] = report["tasks"]
     out["adatune_fell_back"] = report["fell_back"]
+    out["adatune_layers"] = report.get("layers", [])
+    long_tuned = None
+    if long_trials and long_trials > trials:
+        steps = sorted({int(round(trials + (long_trials - trials) * f)) for f in (0.25, 0.5, 0.75, 1.0)})
+        long_tuned = adatune.tune_model(onnx_path, target=target, work_dir=ada_dir, trials=long_trials,
+                                        seed=0, checkpoints=steps)
+        long_report = long_tuned.report()
+        # Tuning time of the long run: the first run's plus the resumed run's own.
+        offset = report["tuning_seconds"]
+        out["adatune_long"] = {"trials": long_trials, "tuning_seconds": offset + long_report["tuning_seconds"],
+                               "curve": out["adatune_curve"] + [[n, offset + s_, ms] for n, s_, ms in
+                                                                long_report.get("curve", [])],
+                               "tasks": long_report["tasks"], "fell_back": long_report["fell_back"]}
+        out["adatune_layers"] = long_report.get("layers", [])
+    out["onnxruntime_op_ms"] = _ort_op_profile(onnx_path, x, cores)
 
     # ---- interleaved latencies
     systems = {
@@ -181,6 +210,8 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
         "onnxruntime": lambda: sess.run(None, {"x": x}),
         "adatune": lambda: tuned._vm["main"](xt),
     }
+    if long_tuned is not None:
+        systems["adatune_long"] = lambda: long_tuned._vm["main"](xt)
     if ms_vm is not None:
         systems["metaschedule"] = lambda: ms_vm["main"](xt)
     times = {k: [] for k in systems}
@@ -211,6 +242,11 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
                              "metaschedule": out.get("metaschedule_tuning_seconds")}
     out["speedup_vs_untuned"] = {k: lat["tvm_untuned"] / v for k, v in lat.items() if k != "tvm_untuned"}
     out["adatune_vs_onnxruntime"] = lat["adatune"] / lat["onnxruntime"]
+    if long_tuned is not None:
+        out["adatune_long_vs_onnxruntime"] = lat["adatune_long"] / lat["onnxruntime"]
+        out["adatune_long"]["time_to_onnxruntime_ratio"] = {
+            str(bar): _seconds_to(out["adatune_long"]["curve"], bar * lat["onnxruntime"])
+            for bar in (1.0, 1.25)}
     out["rel_err_vs_onnxruntime"] = {"adatune": _rel_err(tuned.run(x)[0], ort_out)}
     if ms_vm is not None:
         from adatune.model.build import run_model as _run
@@ -222,19 +258,101 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False):
     return out
 
 
-def _time_to(curve, target_ms, ms_seconds):
+def _seconds_to(curve, target_ms):
     """adatune's tuning seconds to reach ``target_ms`` (interpolated between its
-    checkpoints) over MetaSchedule's tuning seconds; inf if never reached."""
+    checkpoints); inf if never reached."""
     prev = None
     for trials, seconds, ms in curve:
         if ms <= target_ms:
             if prev is None:
-                return seconds / ms_seconds
+                return seconds
             (_, s0, m0) = prev
             frac = (m0 - target_ms) / (m0 - ms) if m0 > ms else 1.0
-            return (s0 + frac * (seconds - s0)) / ms_seconds
+            return s0 + frac * (seconds - s0)
         prev = (trials, seconds, ms)
     return math.inf
+
+
+def _time_to(curve, target_ms, ms_seconds):
+    """:func:`_seconds_to` over MetaSchedule's tuning seconds."""
+    return _seconds_to(curve, target_ms) / ms_seconds
+
+
+#: ONNX Runtime operator types by class, for the per-layer comparison.
+_ORT_CLASSES = {"conv": ("Conv", "FusedConv"), "matmul": ("MatMul", "Gemm", "FusedMatMul", "FusedGemm")}
+
+
+def _op_class(name):
+    """``conv``, ``matmul`` or ``other`` for a kernel name or an ONNX Runtime op type."""
+    for cls, ops in _ORT_CLASSES.items():
+        if name in ops:
+            return cls
+    low = name.lower()
+    if "conv" in low:
+        return "conv"
+    if "matmul" in low or "dense" in low:
+        return "matmul"
+    return "other"
+
+
+def _ort_op_profile(onnx_path, x, cores, runs=20):
+    """ONNX Runtime's milliseconds per run by operator type (its own profiler, in a
+    session of its own so that profiling does not touch the timed session)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = cores
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(os.path.dirname(onnx_path), "ort_profile")
+    sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+    for _ in range(runs + 1):
+        sess.run(None, {"x": x})
+    path = sess.end_profiling()
+    with open(path) as f:
+        events = json.load(f)
+    starts = sorted(e["ts"] for e in events if e.get("name") == "model_run")
+    by_op = {}
+    if len(starts) < 2:
+        return by_op
+    first = starts[1]  # the first run pays for allocations: left out
+    n = len(starts) - 1
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= first:
+            op = e.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + e["dur"] / 1e3 / n
+    return by_op
+
+
+#: fp32 peak of the benchmark machine (2 Zen 5 cores, two 512-bit FMA pipes each).
+PEAK_GFLOPS = 500.0
+
+
+def _layer_tables(r):
+    """Markdown: adatune's slowest kernels (GFLOPS, share of peak) and time by operator
+    class against ONNX Runtime's."""
+    lines = [f"\n#### {r['model']}: slowest kernels of the tuned model", "",
+             "| kernel | task | calls | ms / run | GFLOPS | % of peak |", "|---|---|---:|---:|---:|---:|"]
+    for row in r.get("adatune_layers", [])[:12]:
+        g = row.get("gflops")
+        lines.append(f"| {row['kernel']} | {row['task'] if row['task'] != row['kernel'] else row['kind']} | "
+                     f"{row['calls']} | {row['ms']:.3f} | {f'{g:.0f}' if g else '-'} | "
+                     f"{f'{100 * g / PEAK_GFLOPS:.0f}' if g else '-'} |")
+    ours, flops = {}, {}
+    for row in r.get("adatune_layers", []):
+        cls = _op_class(row["kernel"])
+        ours[cls] = ours.get(cls, 0.0) + row["ms"]
+        flops[cls] = flops.get(cls, 0.0) + (row.get("flop") or 0.0)
+    theirs = {}
+    for op, ms in r.get("onnxruntime_op_ms", {}).items():
+        theirs[_op_class(op)] = theirs.get(_op_class(op), 0.0) + ms
+    lines += ["", f"#### {r['model']}: time by operator class (profiled, ms per run)", "",
+              "| class | ONNX Runtime | adatune | adatune GFLOPS | ONNX Runtime GFLOPS |", "|---|---:|---:|---:|---:|"]
+    for cls in ("conv", "matmul", "other"):
+        a, o, f = ours.get(cls, 0.0), theirs.get(cls, 0.0), flops.get(cls, 0.0)
+        ga = f"{f / a / 1e6:.0f}" if f and a else "-"
+        go = f"{f / o / 1e6:.0f}" if f and o else "-"
+        lines.append(f"| {cls} | {o:.3f} | {a:.3f} | {ga} | {go} |")
+    return "\n".join(lines)
 
 
 def _plain(value):
@@ -284,6 +402,8 @@ def main(argv=None):
     p.add_argument("--untuned-repeat", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="one model (mobilenetv2), 64 trials")
     p.add_argument("--skip-metaschedule", action="store_true")
+    p.add_argument("--long-trials", type=int, default=0,
+                   help="then resume adatune's run up to this many trials (timed as adatune_long)")
     p.add_argument("--work", default=None, help="keep the work folders here (default: a temp dir)")
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
@@ -294,14 +414,15 @@ def main(argv=None):
     results = []
     for name in args.models.split(","):
         t0 = time.time()
-        r = run_model(name, args.trials, args.repeat, args.untuned_repeat, work_root, args.skip_metaschedule)
+        r = run_model(name, args.trials, args.repeat, args.untuned_repeat, work_root, args.skip_metaschedule,
+                      args.long_trials)
         r["bench_seconds"] = time.time() - t0
         results.append(r)
         lat = r["latency_ms"]
         print(f"\n{name}: " + ", ".join(f"{k} {v:.2f} ms" for k, v in lat.items()), flush=True)
         print(f"  tuning s: {r['tuning_seconds']}; time to MetaSchedule's final: "
               f"{r.get('time_to_metaschedule_final_ratio')}", flush=True)
-    cols = ["pytorch", "onnxruntime", "tvm_untuned", "metaschedule", "adatune"]
+    cols = ["pytorch", "onnxruntime", "tvm_untuned", "metaschedule", "adatune", "adatune_long"]
     print("\n| model | " + " | ".join(cols) + " | tuning s MS / adatune | time to MS final | adatune / ORT |")
     print("|---|" + "---:|" * (len(cols) + 3))
     for r in results:
@@ -311,6 +432,14 @@ def main(argv=None):
         ms_s = f"{ts['metaschedule']:.0f}" if ts.get("metaschedule") else "-"
         print(f"| {r['model']} | " + " | ".join(cells) + f" | {ms_s} / {ts['adatune']:.0f} | "
               f"{r.get('time_to_metaschedule_final_ratio', '-')} | {r['adatune_vs_onnxruntime']:.2f} |")
+    for r in results:
+        if "adatune_long" in r:
+            al = r["adatune_long"]
+            reach = ", ".join(f"{bar}x ORT at {s_:.0f} s" if math.isfinite(s_) else f"{bar}x ORT not reached"
+                              for bar, s_ in al["time_to_onnxruntime_ratio"].items())
+            print(f"{r['model']}: adatune_long {al['trials']} trials, {al['tuning_seconds']:.0f} s tuning, "
+                  f"{r['adatune_long_vs_onnxruntime']:.2f}x ONNX Runtime; {reach}")
+        print(_layer_tables(r))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(_plain({"results": results, "work": work_root}), f, indent=1)

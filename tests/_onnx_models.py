@@ -1,7 +1,8 @@
 """Small ONNX models built with ``onnx.helper`` (no torch, no downloads) for the model tests.
 
-* :func:`small_cnn`: conv + bias, batch norm, relu, a residual add, a depthwise conv,
-  global average pooling and a dense head (Gemm).
+* :func:`small_cnn`: conv + bias, batch norm, relu, a residual add, a depthwise conv
+  with a clamp (ONNX ``Clip``, MobileNet's ReLU6 with a bound the values reach), global
+  average pooling and a dense head (Gemm).
 * :func:`transformer_block`: one attention block (q/k/v matmuls, softmax, the output
   projection with a residual add, layer norm) and a feed-forward with GELU.
 """
@@ -26,6 +27,10 @@ def _model(nodes, inputs, outputs, inits, opset=17):
     return model
 
 
+#: The small CNN's clamp bound: low enough that some of its values are clamped.
+CLIP_HI = 0.1
+
+
 def small_cnn(channels: int = 16, size: int = 16, seed: int = 0):
     from onnx import TensorProto, helper, numpy_helper
 
@@ -33,7 +38,9 @@ def small_cnn(channels: int = 16, size: int = 16, seed: int = 0):
     c = channels
     inits = [_w(rng, "w1", c, 3, 3, 3), _w(rng, "b1", c), _w(rng, "g", c), _w(rng, "beta", c),
              _w(rng, "mean", c), numpy_helper.from_array((np.abs(rng.standard_normal(c)) + 0.5).astype(np.float32), "var"),
-             _w(rng, "w2", c, c, 3, 3), _w(rng, "wd", c, 1, 3, 3), _w(rng, "fc", 10, c), _w(rng, "fcb", 10)]
+             _w(rng, "w2", c, c, 3, 3), _w(rng, "wd", c, 1, 3, 3), _w(rng, "fc", 10, c), _w(rng, "fcb", 10),
+             numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(CLIP_HI, np.float32), "hi")]
     n = helper.make_node
     nodes = [n("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
              n("BatchNormalization", ["c1", "g", "beta", "mean", "var"], ["bn"]),
@@ -42,7 +49,7 @@ def small_cnn(channels: int = 16, size: int = 16, seed: int = 0):
              n("Add", ["c2", "r1"], ["a"]),
              n("Relu", ["a"], ["r2"]),
              n("Conv", ["r2", "wd"], ["d"], pads=[1, 1, 1, 1], group=c),
-             n("Relu", ["d"], ["r3"]),
+             n("Clip", ["d", "lo", "hi"], ["r3"]),
              n("GlobalAveragePool", ["r3"], ["p"]),
              n("Flatten", ["p"], ["f"]),
              n("Gemm", ["f", "fc", "fcb"], ["y"], transB=1)]
@@ -122,6 +129,6 @@ def numpy_small_cnn(model, x: np.ndarray) -> np.ndarray:
     bn = bn * w["g"][None, :, None, None] + w["beta"][None, :, None, None]
     r1 = np.maximum(bn, 0)
     r2 = np.maximum(conv(r1, w["w2"]) + r1, 0)
-    r3 = np.maximum(conv(r2, w["wd"], groups=r2.shape[1]), 0)
+    r3 = np.clip(conv(r2, w["wd"], groups=r2.shape[1]), 0, CLIP_HI)
     p = r3.mean(axis=(2, 3))
     return p @ w["fc"].T + w["fcb"]

@@ -57,8 +57,8 @@ def test_kernels_match_templates_and_schedules_keep_the_numbers():
     from adatune.model.tune import verify_kernel
 
     seen = {}
-    for model in (small_cnn(), transformer_block()):
-        lowered = lower_model(import_model(model).mod, TARGET)
+    for model, layout in ((small_cnn(), "NHWC"), (small_cnn(), "NCHW"), (transformer_block(), "NHWC")):
+        lowered = lower_model(import_model(model).mod, TARGET, layout)
         for use in kernel_uses(lowered):
             m = match_kernel(use.func)
             if m is None:
@@ -69,19 +69,65 @@ def test_kernels_match_templates_and_schedules_keep_the_numbers():
                 sch = s_tir.Schedule(use.func)
                 assert m.apply(sch, task.config_space.get(index)), f"{use.name}: epilogue not folded"
                 assert verify_kernel(sch.mod["main"], use.func, TARGET) < 1e-4, (use.name, index)
-    assert set(seen) == {"conv2d_nchw", "depthwise_conv2d_nchw", "matmul", "batch_matmul"}
+    assert set(seen) == {"conv2d_nchw", "depthwise_conv2d_nchw", "conv2d_nhwc", "depthwise_conv2d_nhwc",
+                         "matmul", "batch_matmul"}
     assert any("gelu" in n for n in seen["matmul"]) and any("add" in n for n in seen["conv2d_nchw"])
+    # the clamp runs in the depthwise kernel's epilogue
+    assert any("maximum" in n and "minimum" in n for n in seen["depthwise_conv2d_nhwc"])
 
 
 def test_match_reads_template_arguments_off_the_kernel():
-    lowered = lower_model(import_model(small_cnn(channels=8, size=12)).mod, TARGET)
+    model = import_model(small_cnn(channels=8, size=12)).mod
+    lowered = lower_model(model, TARGET, "NCHW")
     found = {m.template: m.args for m in (match_kernel(u.func) for u in kernel_uses(lowered)) if m}
     assert found["conv2d_nchw"] in [(1, 3, 12, 12, 8, 3, 3, 1, 1, 1, "float32"),
                                     (1, 8, 12, 12, 8, 3, 3, 1, 1, 1, "float32")]
     assert found["depthwise_conv2d_nchw"] == (1, 8, 12, 12, 3, 3, 1, 1, 1, "float32")
     assert found["matmul"] == (1, 10, 8, "float32")  # Gemm's transB weight folded to [K, N]
+    nhwc = [m for m in (match_kernel(u.func) for u in kernel_uses(lower_model(model, TARGET))) if m]
+    assert {(m.template, m.args) for m in nhwc} >= {("conv2d_nhwc", (1, 12, 12, 3, 8, 3, 3, 1, 1, 1, "float32")),
+                                                   ("conv2d_nhwc", (1, 12, 12, 8, 8, 3, 3, 1, 1, 1, "float32")),
+                                                   ("depthwise_conv2d_nhwc", (1, 12, 12, 8, 3, 3, 1, 1, 1, "float32"))}
     # a kernel without a reduction is no template's
     assert not any(match_kernel(u.func) for u in kernel_uses(lower_model(import_model(relu_only()).mod, TARGET)))
+
+
+# ---------------------------------------------------------------------- layout
+def test_channels_last_transposes_once_at_each_end_and_keeps_the_numbers():
+    """NHWC lowering: one transpose at the input, one where the convolutional part
+    ends (before Flatten), none between convolutions; the ONNX Clip is folded into the
+    depthwise kernel; outputs equal numpy's and the NCHW build's."""
+    from tvm import relax
+
+    from adatune.model.layout import clamps_as_binary_ops
+
+    model = small_cnn(channels=8, size=12)
+    mod = import_model(model).mod
+    names = [u.name for u in kernel_uses(lower_model(mod, TARGET))]
+    transposes = [i for i, n in enumerate(names) if "transpose" in n]
+    convs = [i for i, n in enumerate(names) if "conv2d" in n]
+    assert len(transposes) == 2 and transposes[0] < convs[0] and transposes[1] > convs[-1], names
+    assert any("conv2d" in n and "minimum" in n for n in names), names  # the clamp in the epilogue
+    # Relax's ConvertLayout alone leaves the ONNX Clip a kernel of its own, behind a transpose
+    plain = relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]})(mod)
+    with tvm.target.Target(TARGET):
+        plain_names = [u.name for u in kernel_uses(relax.get_pipeline("zero")(plain))]
+    assert not any("conv2d" in n and "minimum" in n for n in plain_names), plain_names
+    rewritten = relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]})(clamps_as_binary_ops(mod))
+    with tvm.target.Target(TARGET):
+        fused = [u.name for u in kernel_uses(relax.get_pipeline("zero")(rewritten))]
+    assert any("conv2d" in n and "minimum" in n for n in fused), fused
+    x = np.random.default_rng(2).standard_normal((1, 3, 12, 12)).astype(np.float32)
+    dev = tvm.cpu()
+    outs = {}
+    for layout in ("NHWC", "NCHW"):
+        vm = tvm.relax.VirtualMachine(compile_model(lower_model(mod, TARGET, layout), TARGET), dev)
+        outs[layout] = run_model(vm, [x], dev)[0]
+    want = numpy_small_cnn(model, x)
+    np.testing.assert_allclose(outs["NHWC"], want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(outs["NHWC"], outs["NCHW"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="layout"):
+        lower_model(mod, TARGET, "NCHW16c")
 
 
 # ---------------------------------------------------------------------- scheduler
@@ -132,6 +178,24 @@ def test_small_cnn_tunes_verifies_and_runs_in_a_fresh_process(cnn_run, tmp_path)
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-3, atol=1e-4)
+
+
+def test_layers_cover_every_kernel_with_its_time_and_flops(cnn_run):
+    _, _, work, tuned = cnn_run
+    layers = tuned.layers(runs=5)
+    assert {r.kernel for r in layers} == set(tuned.kernels) and len(layers) == len(tuned.kernels)
+    assert [r.ms for r in layers] == sorted((r.ms for r in layers), reverse=True)
+    model_ms = tuned.benchmark(repeat=20)
+    assert 0.3 * model_ms < sum(r.ms for r in layers) < 3 * model_ms
+    for r in layers:
+        if r.kind == "template":
+            name, args = r.task.split("(")[0], json.loads("[" + r.task.split("(", 1)[1][:-1] + "]")
+            flop = adatune.task.create(name, tuple(args), TARGET).flop * r.calls
+            # TIR's count adds the epilogue (bias, clamp, ...) to the template's own
+            assert flop <= r.flop < 1.5 * flop, (r.kernel, r.flop, flop)
+            assert r.gflops == pytest.approx(r.flop / r.ms / 1e6)
+    report = json.loads((work / "report.json").read_text())
+    assert report["layout"] == "NHWC" and len(report["layers"]) == len(layers)
 
 
 def test_tuned_model_is_faster_than_untuned(cnn_run):

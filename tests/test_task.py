@@ -46,7 +46,8 @@ def _scale(cfg, n, factor):
 
 def test_builtins_registered():
     names = T.list_templates()
-    for name in ["dense", "matmul", "batch_matmul", "conv2d_nchw", "conv2d_nhwc", "depthwise_conv2d_nchw"]:
+    for name in ["dense", "matmul", "batch_matmul", "conv2d_nchw", "conv2d_nhwc", "depthwise_conv2d_nchw",
+                 "depthwise_conv2d_nhwc"]:
         assert name in names
     assert T.get_template("dense").num_outputs == 1
 

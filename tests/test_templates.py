@@ -61,6 +61,9 @@ def _expected(name, args, arrays):
         return _naive_conv_nchw(x, w, *(_schedule.pair(v, "") for v in args[7:10])).transpose(0, 2, 3, 1)
     if name == "depthwise_conv2d_nchw":
         return _naive_depthwise(a, b, *(_schedule.pair(v, "") for v in args[6:9]))
+    if name == "depthwise_conv2d_nhwc":
+        x, w = a.transpose(0, 3, 1, 2), b.transpose(3, 2, 0, 1)  # [KH, KW, 1, C] -> [C, 1, KH, KW]
+        return _naive_depthwise(x, w, *(_schedule.pair(v, "") for v in args[6:9])).transpose(0, 2, 3, 1)
     raise AssertionError(name)
 
 
@@ -74,6 +77,9 @@ CASES = [
     ("conv2d_nhwc", (2, 11, 9, 4, 8, 1, 3, 2, (0, 1), 1, "float32")),
     ("depthwise_conv2d_nchw", (1, 8, 12, 10, 3, 3, 1, 1, 1, "float32")),
     ("depthwise_conv2d_nchw", (2, 3, 13, 11, 5, 3, 2, 2, (2, 1), "float32")),
+    ("depthwise_conv2d_nhwc", (1, 12, 10, 32, 3, 3, 1, 1, 1, "float32")),
+    ("depthwise_conv2d_nhwc", (2, 13, 11, 24, 5, 3, 2, (2, 1), (1, 2), "float32")),
+    ("depthwise_conv2d_nhwc", (1, 9, 9, 16, 3, 3, 2, 0, 1, "float32")),
 ]
 
 
@@ -107,6 +113,7 @@ def test_flop_counts():
     assert T.create("conv2d_nchw", (1, 64, 56, 56, 64, 3, 3, 1, 1)).flop == 2 * 64 * 56 * 56 * 64 * 9
     assert T.create("conv2d_nhwc", (1, 56, 56, 64, 64, 3, 3, 2, 1)).flop == 2 * 64 * 28 * 28 * 64 * 9
     assert T.create("depthwise_conv2d_nchw", (1, 32, 10, 10, 3, 3, 1, 0)).flop == 2 * 32 * 8 * 8 * 9
+    assert T.create("depthwise_conv2d_nhwc", (1, 10, 10, 32, 3, 3, 2, 1)).flop == 2 * 32 * 5 * 5 * 9
 
 
 def test_space_knobs_and_tile_constraint():

@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--input", action="append", default=[], metavar="NAME:D1,D2,...",
                    help="static shape of an input with a dynamic one, e.g. x:1,3,224,224 (repeatable)")
     p.add_argument("--space", default="auto", choices=["auto", "templates", "metaschedule"])
+    p.add_argument("--layout", default="NHWC", choices=["NHWC", "NCHW"],
+                   help="layout the convolutions run in (default NHWC: converted once at the input)")
     p.add_argument("--tuner", default="rfei", help="tuner of the template tasks (default rfei)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--tracker", default=None, help="RPC tracker host:port (measure on a remote device)")
@@ -101,7 +103,8 @@ def _run(args) -> int:
     try:
         tuned = tune_model(args.model, target=args.target, work_dir=args.work_dir, trials=args.trials,
                            inputs=inputs, space=args.space, tuner=args.tuner, measure_option=option,
-                           seed=args.seed, metaschedule_runner=ms_runner, progress=progress)
+                           seed=args.seed, metaschedule_runner=ms_runner, progress=progress,
+                           layout=args.layout)
     finally:
         if option is not None:
             option.close()
@@ -120,6 +123,14 @@ def _run(args) -> int:
     from .tune import print_table
 
     print_table(rows)
+    layers = report.get("layers") or []
+    if layers:
+        print(f"\n  slowest kernels (of {len(layers)}; all in report.json)")
+        print(f"  {'ms':>7}  {'GFLOPS':>7}  {'calls':>5}  kernel (task)")
+        for row in layers[:8]:
+            gflops = f"{row['gflops']:.0f}" if row.get("gflops") else "-"
+            task = "" if row["task"] == row["kernel"] else f" ({row['task']})"
+            print(f"  {row['ms']:7.3f}  {gflops:>7}  {row['calls']:5d}  {row['kernel']}{task}")
     return 0
 
 

@@ -30,20 +30,28 @@ class KernelUse:
     calls: int
 
 
-def lower_model(mod: Any, target: Any) -> Any:
+def lower_model(mod: Any, target: Any, layout: str = "NHWC") -> Any:
     """``mod`` for inference, legalized and fused: ``main`` calls TIR kernels only.
 
     Batch norm after a convolution is folded into the convolution's weights and bias
     (``FoldBatchnormToConv2D``); any other batch norm becomes the element-wise ops it is
     at inference (``DecomposeOpsForInference``), which fusion puts into the epilogue of
-    the operator before it.
+    the operator before it. ``layout="NHWC"`` (default) converts the convolutions and
+    the operators between them to channels-last once (:mod:`.layout`); ``"NCHW"``
+    keeps the model's own layout.
     """
     import tvm
     from tvm import relax
 
+    from .._checks import check_choice
+    from .layout import LAYOUTS, to_channels_last
+
+    check_choice(layout, "layout", LAYOUTS, "lower_model")
     with tvm.target.Target(target):
         mod = relax.transform.FoldBatchnormToConv2D()(mod)
         mod = relax.transform.DecomposeOpsForInference()(mod)
+        if layout == "NHWC":
+            mod = to_channels_last(mod)
         return relax.get_pipeline("zero")(mod)
 
 

@@ -140,7 +140,7 @@ def _input_geometry(sch: Any, block: Any, padded_shape: Tuple[int, ...], h_axis:
 
 def _match_conv(sch: Any, block: Any) -> Optional[KernelMatch]:
     from ..templates.conv2d import schedule_conv2d
-    from ..templates.depthwise import schedule_depthwise
+    from ..templates.depthwise import schedule_depthwise, schedule_depthwise_nhwc
 
     stage = sch.get(block)
     ivs = stage.iter_vars
@@ -186,7 +186,8 @@ def _match_conv(sch: Any, block: Any) -> Optional[KernelMatch]:
                                lambda s, cfg, b: schedule_depthwise(s, cfg, b))
         return None
     # NHWC: out[n, y, x, f] += pad[n, y*s + ry*d, x*s + rx*d, c] * w[ry, rx, c, f]
-    if all(_is_var(e, x) for e, x in zip(out, v[:4])) and _is_var(di[0], v[0]) and _is_var(di[3], v[6]) \
+    # (depthwise: pad[n, ..., f + rc] * w[ry, rx, rc, f] with rc of extent 1)
+    if all(_is_var(e, x) for e, x in zip(out, v[:4])) and _is_var(di[0], v[0]) \
             and all(_is_var(e, x) for e, x in zip(ki, (v[4], v[5], v[6], v[3]))):
         hy, wx = window(di[1], v[1], v[4]), window(di[2], v[2], v[5])
         if hy is None or wx is None:
@@ -195,12 +196,16 @@ def _match_conv(sch: Any, block: Any) -> Optional[KernelMatch]:
         if geometry is None:
             return None
         (N, H, W, CI), pads = geometry
-        if ext[6] != CI:
-            return None
-        args = (N, H, W, CI, ext[3], ext[4], ext[5], _pair((hy[0], wx[0])), _pair(pads),
-                _pair((hy[1], wx[1])), dtype)
-        return KernelMatch("conv2d_nhwc", args, stage.name_hint,
-                           lambda s, cfg, b: schedule_conv2d(s, cfg, b, "NHWC"))
+        CO, KH, KW = ext[3], ext[4], ext[5]
+        stride, dilation = _pair((hy[0], wx[0])), _pair((hy[1], wx[1]))
+        if _is_var(di[3], v[6]) and ext[6] == CI:
+            args = (N, H, W, CI, CO, KH, KW, stride, _pair(pads), dilation, dtype)
+            return KernelMatch("conv2d_nhwc", args, stage.name_hint,
+                               lambda s, cfg, b: schedule_conv2d(s, cfg, b, "NHWC"))
+        if _linear(di[3], [v[3], v[6]]) == [1, 1, 0] and ext[6] == 1 and CO == CI:
+            args = (N, H, W, CI, KH, KW, stride, _pair(pads), dilation, dtype)
+            return KernelMatch("depthwise_conv2d_nhwc", args, stage.name_hint,
+                               lambda s, cfg, b: schedule_depthwise_nhwc(s, cfg, b))
     return None
 
 

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import asdict
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -135,7 +136,8 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
                inputs: Optional[Mapping[str, Sequence[int]]] = None, space: str = "auto",
                tuner: str = "rfei", measure_option: Any = None, seed: Optional[int] = None,
                min_share: float = MIN_SHARE, metaschedule_runner: Any = None,
-               progress: Optional[_Progress] = None, checkpoints: Sequence[int] = ()) -> TunedModel:
+               progress: Optional[_Progress] = None, checkpoints: Sequence[int] = (),
+               layout: str = "NHWC") -> TunedModel:
     """Tune a whole model.
 
     Parameters
@@ -174,6 +176,10 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         Trial counts at which the model is built with the best kernels so far and timed
         (for latency-against-tuning-time curves; the time this takes is not counted as
         tuning time). The report's ``curve`` holds ``[trials, tuning seconds, ms]``.
+    layout : {"NHWC", "NCHW"}, default "NHWC"
+        The layout the model's convolutions run in (:mod:`adatune.model.layout`):
+        channels-last, converted once at the model's input and output, or the model's
+        own.
 
     Returns
     -------
@@ -198,7 +204,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     progress.stage("importing the model")
     imported = import_model(model, inputs)
     progress.stage("lowering (legalize, fuse)")
-    lowered = lower_model(imported.mod, target)
+    lowered = lower_model(imported.mod, target, layout)
     kernels = [ModelKernel(u, match_kernel(u.func) if space != "metaschedule" else None)
                for u in kernel_uses(lowered)]
     if not kernels:
@@ -281,10 +287,11 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     tuned_mod = with_kernels(lowered, scheduled)
     executable = compile_model(tuned_mod, target)
     tuned = TunedModel(executable, target, imported.inputs, reports, untuned_ms,
-                       time.time() - t_start - paused, work_dir, source=imported.source)
+                       time.time() - t_start - paused, work_dir, source=imported.source,
+                       kernels={k.name: (k.use.calls, _flop(k.use.func)) for k in kernels})
     outputs = tuned.run(*arrays)
     errors = [_relative_error(g, w) for g, w in zip(outputs, reference)]
-    extra: Dict[str, Any] = {"trials": done, "verification": {"untuned_relative_error": max(errors)}}
+    extra: Dict[str, Any] = {"trials": done, "layout": layout, "verification": {"untuned_relative_error": max(errors)}}
     if checkpoints:
         extra["curve"] = curve
     ort = _onnxruntime(imported, arrays)
@@ -295,6 +302,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         extra["latency_ms"] = {"onnxruntime": ort_ms}
     tuned.extra.update(extra)
     _profile_shares(tuned, reports, args)
+    tuned.extra["layers"] = [asdict(r) for r in tuned.layers()]
     tuned.benchmark(repeat=20)
     tuned.export_library(os.path.join(work_dir, "model.so"))
     tuned.save_report()
@@ -488,6 +496,18 @@ def _profile_shares(tuned: TunedModel, reports: List[TaskReport], args: Sequence
     total = sum(kernel_seconds(seconds, k) for r in reports for k in r.kernels) or 1.0
     for r in reports:
         r.share = sum(kernel_seconds(seconds, k) for k in r.kernels) / total
+
+
+def _flop(func: Any) -> Optional[float]:
+    """Floating-point operations of one call of kernel ``func`` (TIR's estimate)."""
+    import tvm
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    try:
+        flop = float(estimate_tir_flops(tvm.IRModule({"main": func})))
+    except Exception:  # noqa: BLE001 - a kernel the estimator cannot read has no count
+        return None
+    return flop if flop > 0 else None
 
 
 def _onnxruntime(imported: Any, arrays: Sequence[np.ndarray]):

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from ..errors import ArgumentError
 from .build import run_model
 from .frontend import InputSpec
 
-__all__ = ["TunedModel", "TaskReport", "REPORT_FORMAT"]
+__all__ = ["TunedModel", "TaskReport", "LayerProfile", "REPORT_FORMAT"]
 
 REPORT_FORMAT = "adatune.model.report/1"
 
@@ -55,6 +55,37 @@ class TaskReport:
     fell_back: List[str] = field(default_factory=list)
 
 
+@dataclass
+class LayerProfile:
+    """Where one kernel's share of a model run goes (see :meth:`TunedModel.layers`).
+
+    Attributes
+    ----------
+    kernel : str
+        The model's kernel (fused operator).
+    task : str
+        The task that scheduled it (its workload key), or the kernel's name.
+    kind : {"template", "metaschedule", "default"}
+    calls : int
+        Calls per model run.
+    ms : float
+        Milliseconds of one model run spent in it, all calls (split-off packing
+        stages included), as the VM's instrumentation times it.
+    flop : float or None
+        Floating-point operations of one model run in it (TIR's estimate).
+    gflops : float or None
+        ``flop / ms``.
+    """
+
+    kernel: str
+    task: str
+    kind: str
+    calls: int
+    ms: float
+    flop: Optional[float] = None
+    gflops: Optional[float] = None
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
     """Silence this process's stderr (file descriptor 2, where TVM's C++ logs go)."""
@@ -85,7 +116,8 @@ class TunedModel:
 
     def __init__(self, executable: Any, target: Any, inputs: Sequence[InputSpec], tasks: List[TaskReport],
                  untuned_ms: Optional[float], tuning_seconds: float, work_dir: str,
-                 source: str = "", extra: Optional[Dict[str, Any]] = None):
+                 source: str = "", extra: Optional[Dict[str, Any]] = None,
+                 kernels: Optional[Dict[str, Tuple[int, Optional[float]]]] = None):
         import tvm
         from tvm import relax
 
@@ -101,6 +133,8 @@ class TunedModel:
         self.work_dir = work_dir
         self.source = source
         self.extra = dict(extra or {})
+        #: kernel name -> (calls per run, flop per call or None)
+        self.kernels = dict(kernels or {})
         self.device = tvm.cpu()
         self._vm = relax.VirtualMachine(executable, self.device)
         self.tuned_ms: Optional[float] = None
@@ -142,6 +176,27 @@ class TunedModel:
             times.append(time.perf_counter() - t0)
         self.tuned_ms = float(np.median(times) * 1e3)
         return self.tuned_ms
+
+    def layers(self, runs: int = 10) -> List[LayerProfile]:
+        """Where a run of the model goes, kernel by kernel, slowest first: milliseconds
+        per run, calls, GFLOPS and how each kernel was scheduled (profiled with the
+        Relax VM's instrumentation, which adds a few microseconds per call)."""
+        import tvm
+
+        from .profile import kernel_seconds, profile_kernels
+
+        runs = check_positive_int(runs, "runs", "layers")
+        args = [tvm.runtime.tensor(a, device=self.device) for a in self.random_inputs()]
+        seconds = profile_kernels(self._vm, args, runs=runs)
+        owner = {k: t for t in self.tasks for k in t.kernels}
+        rows = []
+        for name, (calls, flop) in self.kernels.items():
+            task = owner.get(name)
+            ms = kernel_seconds(seconds, name) * 1e3
+            total = flop * calls if flop else None
+            rows.append(LayerProfile(name, task.task if task else name, task.kind if task else "default",
+                                     calls, ms, total, total / ms / 1e6 if total and ms > 0 else None))
+        return sorted(rows, key=lambda r: -r.ms)
 
     def export_library(self, path: str) -> str:
         """Write the compiled model as a shared library; returns its path."""

@@ -9,6 +9,7 @@ name                     arguments                                     module
 ``conv2d_nchw``          N, CI, H, W, CO, KH, KW, stride, pad, dil, dt :mod:`.conv2d`
 ``conv2d_nhwc``          N, H, W, CI, CO, KH, KW, stride, pad, dil, dt :mod:`.conv2d`
 ``depthwise_conv2d_nchw`` N, C, H, W, KH, KW, stride, pad, dil, dtype  :mod:`.depthwise`
+``depthwise_conv2d_nhwc`` N, H, W, C, KH, KW, stride, pad, dil, dtype  :mod:`.depthwise`
 =======================  ============================================  ==================
 
 See ``docs/templates.md`` for the knobs of each.  Importing the modules declares the

@@ -1,14 +1,23 @@
-"""Depthwise 2-D convolution template, NCHW, channel multiplier 1.
+"""Depthwise 2-D convolution templates, NCHW and NHWC, channel multiplier 1.
 
-``data: [N, C, H, W]``, ``kernel: [C, 1, KH, KW]`` (TOPI's layout), output
+NCHW: ``data: [N, C, H, W]``, ``kernel: [C, 1, KH, KW]`` (TOPI's layout), output
 ``[N, C, OH, OW]``.  Memory-bound: each output row tile of ``ow_i`` columns is a
 vector, ``oh_i`` rows of them accumulate in registers across the kernel window;
-channels (and row tiles) run in parallel.
+channels (and row tiles) run in parallel. Knobs: ``tile_oh``, ``tile_ow`` (output
+rows/columns: outer, register tile), ``unroll_kernel`` (unroll the kernel window
+loops), ``pad_inside`` (compute the padded copy of each channel inside the parallel
+channel loop, where it stays in cache, instead of as a separate pass; only when there
+is padding).
 
-Knobs: ``tile_oh``, ``tile_ow`` (output rows/columns: outer, register tile),
-``unroll_kernel`` (unroll the kernel window loops), ``pad_inside`` (compute the
-padded copy of each channel inside the parallel channel loop, where it stays in
-cache, instead of as a separate pass; only when there is padding).
+NHWC: ``data: [N, H, W, C]``, ``kernel: [KH, KW, 1, C]`` (HWIO with one input channel
+per group, what Relax's channels-last conversion gives), output ``[N, OH, OW, C]``.
+The vector runs over a block of ``tile_c`` channels, contiguous in the input, the
+kernel and the output, so the width of the image does not limit it (MobileNet's 7x7
+layers); a register tile of ``oh_i x ow_i`` pixels of that block accumulates across
+the window. Knobs: ``tile_c`` (channels: outer, vector), ``tile_oh``, ``tile_ow``,
+``order`` (``"c_ow"``: a channel block sweeps a row of tiles, ``"ow_c"``: a pixel tile
+takes every channel block in turn), ``unroll_kernel``, ``pad_inside`` (as NCHW, per
+parallel row block; only with padding). Row blocks run in parallel.
 """
 from __future__ import annotations
 
@@ -88,6 +97,83 @@ def schedule_depthwise(sch: Any, cfg: Any, block: Any) -> bool:
         if cfg["pad_inside"].val:
             sch.compute_at(pad, channel)
             _s.vectorize_innermost(sch, pad, channel)
+        else:
+            _s.parallel_outer_vector_inner(sch, pad, 2)
+    return folded
+
+
+def _depthwise_nhwc_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
+    data, kernel = inputs
+    N, H, W, C, KH, KW = args[:6]
+    stride, padding, dilation = (list(args[6:9]) + [1, 0, 1][len(args[6:9]):])
+    st, pd, dl, OH, OW = conv_geometry("depthwise_conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
+    acc = _acc_dtype(str(data.dtype))
+    x = np.pad(data.astype(acc), ((0, 0), (pd[0], pd[0]), (pd[1], pd[1]), (0, 0)))
+    out = np.zeros((N, OH, OW, C), dtype=acc)
+    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, 1):
+        out += view * kernel[kh, kw, 0].astype(acc)
+    return [out.astype(data.dtype)]
+
+
+@builtin("depthwise_conv2d_nhwc", reference=_depthwise_nhwc_ref)
+def depthwise_conv2d_nhwc(cfg, N: int, H: int, W: int, C: int, KH: int, KW: int,
+                          stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                          dtype: str = "float32"):
+    """Depthwise convolution, NHWC data and output, ``[KH, KW, 1, C]`` kernel."""
+    _s.check_dims("depthwise_conv2d_nhwc", N=N, H=H, W=W, C=C, KH=KH, KW=KW)
+    (sh, sw), pads, (dh, dw), OH, OW = conv_geometry("depthwise_conv2d_nhwc", H, W, KH, KW,
+                                                     stride, padding, dilation)
+    cfg.define_split("tile_c", C, num_outputs=2)
+    cfg.define_split("tile_oh", OH, num_outputs=2)
+    cfg.define_split("tile_ow", OW, num_outputs=2)
+    cfg.define_knob("order", ["c_ow", "ow_c"])
+    cfg.define_knob("unroll_kernel", [True, False])
+    if pads != (0, 0):
+        cfg.define_knob("pad_inside", [True, False])
+    _s.add_tile_constraint(cfg, "tile_c", C, ["tile_oh", "tile_ow"])
+    cfg.add_flop(2.0 * N * C * OH * OW * KH * KW)
+
+    data = te.placeholder((N, H, W, C), dtype, name="data")
+    kernel = te.placeholder((KH, KW, 1, C), dtype, name="kernel")
+    # TOPI's generic convolution with C groups: the stage Relax legalizes an NHWC
+    # depthwise convolution to (group_conv2d_nhwc).
+    out = topi.nn.conv(data, kernel, (sh, sw), pads, (dh, dw), C, "NHWC", "HWIO")
+    sch = s_tir.Schedule(te.create_prim_func([data, kernel, out]))
+    schedule_depthwise_nhwc(sch, cfg, "group_conv2d_nhwc")
+    return sch.mod["main"]
+
+
+def schedule_depthwise_nhwc(sch: Any, cfg: Any, block: Any) -> bool:
+    """Schedule a depthwise ``group_conv2d_nhwc`` stage (loops ``n, oh, ow, c, kh, kw,
+    rc`` with ``rc`` of extent 1); returns False if an epilogue could not be folded."""
+    block = sch.get_sblock(block) if isinstance(block, str) else block
+    pad = _s.inline_if_copy(sch, _s.producer_of(sch, block, 0))
+    cache = sch.cache_write(block, 0, "global")
+    folded = _s.inline_epilogue(sch, cache)
+    n, oh, ow, c, kh, kw, rc = sch.get_loops(block)
+    c_o, c_i = _s.split(sch, c, cfg["tile_c"])
+    oh_o, oh_i = _s.split(sch, oh, cfg["tile_oh"])
+    ow_o, ow_i = _s.split(sch, ow, cfg["tile_ow"])
+    spatial = [n, oh_o, c_o, ow_o] if cfg["order"].val == "c_ow" else [n, oh_o, ow_o, c_o]
+    sch.reorder(*spatial, rc, kh, kw, oh_i, ow_i, c_i)
+    sch.reverse_compute_at(cache, spatial[-1])
+    _s.vectorize_innermost(sch, cache, spatial[-1])
+    # Parallel over row blocks: a row block's padded input rows are one region, which
+    # pad_inside computes right there.
+    rows = sch.fuse(n, oh_o)
+    sch.parallel(rows)
+    sch.unroll(oh_i)
+    sch.unroll(ow_i)
+    sch.vectorize(c_i)
+    if cfg["unroll_kernel"].val:
+        sch.unroll(kh)
+        sch.unroll(kw)
+    init = sch.decompose_reduction(block, rc)
+    _s.vectorize_innermost(sch, init, spatial[-1])
+    if pad is not None:
+        if cfg["pad_inside"].val:
+            sch.compute_at(pad, rows)
+            _s.vectorize_innermost(sch, pad, rows)
         else:
             _s.parallel_outer_vector_inner(sch, pad, 2)
     return folded
