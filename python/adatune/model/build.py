@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["KernelUse", "lower_model", "kernel_uses", "with_kernels", "compile_model", "run_model"]
+__all__ = ["KernelUse", "lower_model", "vector_erf_tanh", "kernel_uses", "with_kernels", "compile_model", "run_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def lower_model(mod: Any, target: Any, layout: str = "NHWC") -> Any:
     Batch norm after a convolution is folded into the convolution's weights and bias
     (``FoldBatchnormToConv2D``); any other batch norm becomes the element-wise ops it is
     at inference (``DecomposeOpsForInference``), which fusion puts into the epilogue of
-    the operator before it. ``layout="NHWC"`` (default) converts the convolutions and
+    the operator before it; ``erf`` and ``tanh`` become vectorisable polynomials
+    (:func:`vector_erf_tanh`). ``layout="NHWC"`` (default) converts the convolutions and
     the operators between them to channels-last once (:mod:`.layout`); ``"NCHW"``
     keeps the model's own layout.
     """
@@ -50,9 +51,42 @@ def lower_model(mod: Any, target: Any, layout: str = "NHWC") -> Any:
     with tvm.target.Target(target):
         mod = relax.transform.FoldBatchnormToConv2D()(mod)
         mod = relax.transform.DecomposeOpsForInference()(mod)
+        mod = vector_erf_tanh(mod)
         if layout == "NHWC":
             mod = to_channels_last(mod)
         return relax.get_pipeline("zero")(mod)
+
+
+def vector_erf_tanh(mod: Any) -> Any:
+    """``erf`` and ``tanh`` as TOPI's polynomial versions (``fast_erf``, ``fast_tanh``).
+
+    LLVM lowers ``erf``/``tanh`` to a call of the C library per element, which nothing
+    vectorises: BERT's GELU (``x * 0.5 * (1 + erf(x / sqrt 2))``) then cost its matrix
+    product 40% more than the same product without it. The polynomials are plain
+    arithmetic, vectorised in the matmul's epilogue, and as accurate as float32 needs
+    (largest absolute error on [-6, 6]: 4.2e-7 for erf, 3.3e-7 for tanh). ``exp`` is
+    left alone: TOPI's ``fast_exp`` is 30 times less accurate (relative 4e-6).
+    """
+    import tvm
+    from tvm import relax, topi
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    fast = {"relax.erf": topi.fast_erf, "relax.tanh": topi.fast_tanh}
+
+    @mutator
+    class _Rewrite(PyExprMutator):
+        def visit_call_(self, call: Any) -> Any:  # noqa: N802 - the visitor's name
+            call = super().visit_call_(call)
+            if isinstance(call.op, tvm.ir.Op) and call.op.name in fast \
+                    and str(getattr(call.ty, "dtype", "")) == "float32":
+                return self.builder_.call_te(fast[call.op.name], call.args[0])
+            return call
+
+    rewriter = _Rewrite(mod)
+    for gv, func in mod.functions_items():
+        if isinstance(func, relax.Function):
+            rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
+    return rewriter.builder_.get()
 
 
 def _call_tir_targets(expr: Any, counts: Dict[str, int]) -> None:

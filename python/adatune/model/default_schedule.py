@@ -80,14 +80,15 @@ def _schedule_stage(sch: Any, block: Any) -> None:
             pass
     if not spatial:
         return
+    # The work a thread fork pays for is every iteration under the parallel loop, the
+    # reduction loops included (a softmax over 128 columns of 1,536 rows is 196,608
+    # iterations, not 1,536).
     work = 1
-    for loop in spatial:
+    for loop in sch.get_loops(block):
         work *= _extent(sch, loop)
-    if work < MIN_PARALLEL_WORK and not pure:
-        return
     try:
         fused = sch.fuse(*spatial) if len(spatial) > 1 else spatial[0]
-        if _extent(sch, fused) > 1 and work >= MIN_PARALLEL_WORK // VECTOR:
+        if _extent(sch, fused) > 1 and work >= MIN_PARALLEL_WORK:
             sch.parallel(fused)
     except error:
         pass

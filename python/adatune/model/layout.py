@@ -93,7 +93,7 @@ def clamps_as_binary_ops(mod: Any) -> Any:
             if bounds is None:
                 return call
             x = call.args[0]
-            dtype = x.struct_info.dtype
+            dtype = str(x.ty.dtype)
             lo, hi = (relax.const(b, dtype) for b in bounds)
             return relax.op.minimum(relax.op.maximum(x, lo), hi)
 
