@@ -130,6 +130,57 @@ def test_channels_last_transposes_once_at_each_end_and_keeps_the_numbers():
         lower_model(mod, TARGET, "NCHW16c")
 
 
+def test_relax_clamps_are_carried_through_channels_last():
+    """Relax's own clip and relu6 (the torch importer's) between two convolutions: after
+    the rewrite the layout crosses them (no transposes between the convolutions) and
+    the values stay."""
+    from tvm import relax
+
+    from adatune.model.layout import to_channels_last
+
+    rng = np.random.default_rng(0)
+    w = relax.const(rng.standard_normal((8, 8, 3, 3)).astype("float32") * 0.3)
+    for clamp in (lambda y: relax.op.clip(y, relax.prim_value(-0.5), relax.prim_value(0.5)), relax.op.nn.relu6):
+        x = relax.Var("x", relax.TensorType((1, 8, 10, 10), "float32"))
+        bb = relax.BlockBuilder()
+        with bb.function("main", [x]):
+            with bb.dataflow():
+                y = bb.emit(clamp(bb.emit(relax.op.nn.conv2d(x, w, padding=1))))
+                out = bb.emit_output(bb.emit(relax.op.nn.conv2d(y, w, padding=1)))
+            bb.emit_func_output(out)
+        mod = bb.get()
+        plain = relax.transform.ConvertLayout({"relax.nn.conv2d": ["NHWC", "HWIO"]})(mod)
+        ours = to_channels_last(mod)
+        # two weights, the input and the output: nothing between the convolutions
+        assert ours["main"].script().count("permute_dims") == 4
+        assert plain["main"].script().count("permute_dims") > 4
+        data = rng.standard_normal((1, 8, 10, 10)).astype("float32")
+        got = []
+        for m in (mod, ours):
+            vm = tvm.relax.VirtualMachine(tvm.compile(m, target=TARGET), tvm.cpu())
+            got.append(run_model(vm, [data], tvm.cpu())[0])
+        np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-5)
+
+
+def test_gelu_runs_a_vectorised_erf_as_accurate_as_float32():
+    """The transformer block's GELU uses the polynomial erf, fused into its matmul, and
+    the model computes what the C library's erf gives (Relax's plain lowering)."""
+    from tvm import relax
+
+    mod = import_model(transformer_block()).mod
+    lowered = lower_model(mod, TARGET)
+    names = [u.name for u in kernel_uses(lowered)]
+    assert any("matmul" in n and "fast_erf" in n for n in names), names
+    with tvm.target.Target(TARGET):
+        plain = relax.get_pipeline("zero")(mod)
+    assert not any("fast_erf" in u.name for u in kernel_uses(plain))
+    x = np.random.default_rng(4).standard_normal((1, 32, 64)).astype(np.float32)
+    dev = tvm.cpu()
+    outs = [run_model(tvm.relax.VirtualMachine(compile_model(m, TARGET), dev), [x], dev)[0]
+            for m in (lowered, plain)]
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+
+
 # ---------------------------------------------------------------------- scheduler
 def test_scheduler_warms_up_then_follows_the_gain_and_skips_converged_tasks():
     s = TaskScheduler([1.0, 4.0, 1.0], patience=2)
