@@ -3,7 +3,11 @@
 For each model (bench/model_zoo.py: ResNet-18, MobileNetV2, a 4-layer BERT-base-like
 encoder; batch 1, fp32, random weights built here), in one process:
 
-* **pytorch** -- eager, ``torch.set_num_threads(<CPUs>)``;
+* **pytorch** -- eager, ``torch.set_num_threads(<CPUs>)``, in a child process of its
+  own (which also builds the model and exports the ONNX file): once torch has run in a
+  process, its OpenMP threads keep spinning and took TVM's models there from 11.4 to
+  20.2 ms (ResNet-18), and ``OMP_WAIT_POLICY=PASSIVE``, which stops that, slowed
+  PyTorch itself 1.4-2.5x. Its runs are timed while this process waits;
 * **onnxruntime** -- the exported ONNX model, CPU provider, ``intra_op_num_threads``
   = CPUs;
 * **tvm-untuned** -- the model lowered by Relax's ``zero`` pipeline and built as is
@@ -55,6 +59,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,8 +86,10 @@ def _rel_err(a, b):
     return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
-def _metaschedule(lowered, target, work_dir, trials, builder, per_iter):
-    """Tune with MetaSchedule's tune_relax; (tuned executable or None, seconds, valid)."""
+def _metaschedule(lowered, target, work_dir, trials, builder, per_iter, reuse=None):
+    """Tune with MetaSchedule's tune_relax; (tuned executable or None, seconds, valid).
+    ``reuse=(dir, seconds)``: the finished database of an earlier run of the same
+    tuning (same model, budget and settings) and the seconds it took, instead of tuning."""
     import tvm
     import tvm.s_tir.meta_schedule as ms
     from tvm import relax
@@ -91,9 +98,13 @@ def _metaschedule(lowered, target, work_dir, trials, builder, per_iter):
     from adatune.model.build import compile_model
 
     t0 = time.time()
-    kwargs = {} if builder is None else {"builder": builder}
-    db = tune_relax(lowered, {}, target, work_dir, trials, num_trials_per_iter=per_iter, **kwargs)
-    seconds = time.time() - t0
+    if reuse is not None:
+        work_dir, seconds = reuse
+        db = ms.database.JSONDatabase(work_dir=work_dir)
+    else:
+        kwargs = {} if builder is None else {"builder": builder}
+        db = tune_relax(lowered, {}, target, work_dir, trials, num_trials_per_iter=per_iter, **kwargs)
+        seconds = time.time() - t0
     valid = sum(1 for r in db.get_all_tuning_records() if r.run_secs and all(float(s) < 1e9 for s in r.run_secs))
     if valid == 0:
         return None, seconds, 0
@@ -102,27 +113,27 @@ def _metaschedule(lowered, target, work_dir, trials, builder, per_iter):
     return compile_model(applied, target), seconds, valid
 
 
-def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, long_trials=0):
+def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, long_trials=0, reuse_ms=None):
     import numpy as np
     import onnxruntime as ort
-    import torch
     import tvm
     from tvm import relax
 
-    import model_zoo
     import adatune
     from adatune.model import import_model
     from adatune.model.build import compile_model, lower_model
     from adatune.task import as_target
 
     cores = os.cpu_count() or 1
-    torch.set_num_threads(cores)
     target = as_target("llvm")
     work = os.path.join(work_root, name)
     os.makedirs(work, exist_ok=True)
-    onnx_path = model_zoo.export_onnx(name, os.path.join(work, f"{name}.onnx"))
-    model, example = model_zoo.build(name)
-    x = example.numpy()
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--pytorch-child", name, work,
+                            str(repeat)], check=True, capture_output=True, text=True)
+    torch_res = json.loads(child.stdout.strip().splitlines()[-1])
+    onnx_path = torch_res["onnx"]
+    x = np.load(os.path.join(work, "x.npy"))
+    torch_out = np.load(os.path.join(work, "y_pytorch.npy"))
     out = {"model": name, "trials": trials, "cores": cores, "target": str(target)}
 
     # ---- references
@@ -130,8 +141,6 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, lo
     opts.intra_op_num_threads = cores
     sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
     ort_out = sess.run(None, {"x": x})[0]
-    with torch.no_grad():
-        torch_out = model(example).numpy()
     out["pytorch_vs_onnxruntime_rel_err"] = _rel_err(torch_out, ort_out)
 
     imported = import_model(onnx_path)
@@ -157,9 +166,10 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, lo
         out["metaschedule_settings"] = {"num_trials_per_iter": per_iter, "tasks": n_tasks,
                                         "max_trials_global": trials}
         exe, secs, valid = _metaschedule(lowered, target, os.path.join(work, "ms_default"), trials, None,
-                                         per_iter)
+                                         per_iter, reuse=reuse_ms)
         out["metaschedule_default"] = {"tuning_seconds": secs, "valid_records": valid,
-                                       "builder_failed": exe is None}
+                                       "builder_failed": exe is None,
+                                       "reused_database": reuse_ms[0] if reuse_ms else None}
         label = "metaschedule"
         if exe is None:
             print(f"{name}: MetaSchedule's default LocalBuilder built nothing in {secs:.0f} s; "
@@ -206,7 +216,6 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, lo
 
     # ---- interleaved latencies
     systems = {
-        "pytorch": lambda: model(example),
         "onnxruntime": lambda: sess.run(None, {"x": x}),
         "adatune": lambda: tuned._vm["main"](xt),
     }
@@ -216,25 +225,25 @@ def run_model(name, trials, repeat, untuned_repeat, work_root, skip_ms=False, lo
         systems["metaschedule"] = lambda: ms_vm["main"](xt)
     times = {k: [] for k in systems}
     block = 5
-    with torch.no_grad():
-        for f in systems.values():
-            f()
-        # Round by round, a block of runs per system, with a pause between blocks: the
-        # systems' thread pools spin after work (OpenMP, ONNX Runtime, TVM), and a pool
-        # still spinning would slow the next system down.
-        for _ in range(max(1, math.ceil(repeat / block))):
-            for k, f in systems.items():
-                time.sleep(PAUSE_S)
-                for _ in range(block):
-                    t0 = time.perf_counter()
-                    f()
-                    times[k].append(time.perf_counter() - t0)
+    for f in systems.values():
+        f()
+    # Round by round, a block of runs per system, with a pause between blocks: the
+    # systems' thread pools spin after work (ONNX Runtime, TVM), and a pool still
+    # spinning would slow the next system down.
+    for _ in range(max(1, math.ceil(repeat / block))):
+        for k, f in systems.items():
+            time.sleep(PAUSE_S)
+            for _ in range(block):
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
     untuned_times = []
     for _ in range(untuned_repeat):
         t0 = time.perf_counter()
         untuned["main"](xt)
         untuned_times.append(time.perf_counter() - t0)
     lat = {k: _median_ms(v) for k, v in times.items()}
+    lat["pytorch"] = torch_res["ms"]
     lat["tvm_untuned"] = _median_ms(untuned_times)
     out["latency_ms"] = lat
     out["repeat"] = {"interleaved": repeat, "tvm_untuned": untuned_repeat}
@@ -394,7 +403,33 @@ def _plot(results, path):
     fig.savefig(path, dpi=120)
 
 
+def _pytorch_child(name, work, repeat):
+    """In a process of its own: build the model, export it to ONNX, save an input and
+    PyTorch's output, time ``repeat`` eager runs; prints one JSON line."""
+    import numpy as np
+    import torch
+
+    import model_zoo
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    onnx_path = model_zoo.export_onnx(name, os.path.join(work, f"{name}.onnx"))
+    model, example = model_zoo.build(name)
+    with torch.no_grad():
+        np.save(os.path.join(work, "x.npy"), example.numpy())
+        np.save(os.path.join(work, "y_pytorch.npy"), model(example).numpy())
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            model(example)
+            times.append(time.perf_counter() - t0)
+    print(json.dumps({"onnx": onnx_path, "ms": _median_ms(times)}))
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--pytorch-child"]:
+        _pytorch_child(argv[1], argv[2], int(argv[3]))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="resnet18,mobilenetv2,bert4")
     p.add_argument("--trials", type=int, default=192)
@@ -402,6 +437,9 @@ def main(argv=None):
     p.add_argument("--untuned-repeat", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="one model (mobilenetv2), 64 trials")
     p.add_argument("--skip-metaschedule", action="store_true")
+    p.add_argument("--reuse-metaschedule", action="append", default=[], metavar="MODEL=DIR:SECONDS",
+                   help="take MODEL's MetaSchedule result from the finished database of an earlier "
+                        "run of this script (its ms_default folder) and the tuning seconds it took")
     p.add_argument("--long-trials", type=int, default=0,
                    help="then resume adatune's run up to this many trials (timed as adatune_long)")
     p.add_argument("--work", default=None, help="keep the work folders here (default: a temp dir)")
@@ -414,8 +452,13 @@ def main(argv=None):
     results = []
     for name in args.models.split(","):
         t0 = time.time()
+        reuse = dict(item.split("=", 1) for item in args.reuse_metaschedule)
+        reuse_ms = None
+        if name in reuse:
+            folder, seconds = reuse[name].rsplit(":", 1)
+            reuse_ms = (folder, float(seconds))
         r = run_model(name, args.trials, args.repeat, args.untuned_repeat, work_root, args.skip_metaschedule,
-                      args.long_trials)
+                      args.long_trials, reuse_ms)
         r["bench_seconds"] = time.time() - t0
         results.append(r)
         lat = r["latency_ms"]

@@ -148,6 +148,8 @@ def test_prime_extents_keep_a_valid_config():
     ("conv2d_nchw", (1, 4, 8, 8, 4, 3, 3, 0), ValueError, "stride"),
     ("conv2d_nhwc", (1, 2, 2, 4, 4, 5, 5, 1, 0), ValueError, "does not fit"),
     ("depthwise_conv2d_nchw", (1, 4, 8, 8, 3, 3, "1"), TypeError, "stride must be an int"),
+    ("depthwise_conv2d_nhwc", (1, 8, 8, 0, 3, 3), ValueError, "depthwise_conv2d_nhwc: C must be a positive int"),
+    ("depthwise_conv2d_nhwc", (1, 4, 4, 8, 5, 5), ValueError, "does not fit the padded input"),
 ])
 def test_bad_arguments_are_named(name, args, error, match):
     with pytest.raises(error, match=match):
@@ -162,3 +164,31 @@ def test_wrong_output_is_detected():
     assert not task.check_outputs(outs)
     outs[2][...] = np.nan
     assert not task.check_outputs(outs)
+
+
+# What one writes by hand for these layers on AVX-512 (MobileNetV2's 56x56x144 depthwise
+# and its 7x7 960->160 1x1 convolution): 16 channels per vector, a few pixels of
+# register tile, the whole reduction inside, unrolled window. The space must hold it.
+HAND_WRITTEN = [
+    ("depthwise_conv2d_nhwc", (1, 56, 56, 144, 3, 3, 1, 1, 1, "float32"),
+     {"tile_c": [-1, 16], "tile_oh": [-1, 1], "tile_ow": [-1, 4], "order": "c_ow", "unroll_kernel": True,
+      "pad_inside": True}),
+    ("conv2d_nhwc", (1, 7, 7, 960, 160, 1, 1, 1, 0, 1, "float32"),
+     {"tile_co": [-1, 32], "tile_oh": [-1, 1], "tile_ow": [-1, 7], "tile_ci": [-1, 960],
+      "reduce_order": "k_ci", "unroll_kw": True}),
+]
+
+
+@pytest.mark.parametrize("name,args,values", HAND_WRITTEN, ids=[h[0] for h in HAND_WRITTEN])
+def test_hand_written_schedules_are_valid_configs_with_autotvm_entities(name, args, values):
+    task = T.create(name, args, "llvm")
+    space = task.config_space
+    entity = [[knob, space.knobs[knob].kind, value] for knob, value in values.items()]
+    index = space.index_of(entity)
+    assert space.is_valid(index)  # not excluded by the register-tile constraint
+    cfg = space.get(index)
+    assert cfg.entity_json() == entity and space.index_of(cfg.entity_json()) == index
+    # AutoTVM v0.2's config dict round-trips
+    assert space.index_of(cfg.to_json_dict()["entity"]) == index
+    arrays, outs = _run(task, index)
+    np.testing.assert_allclose(outs[task.output_indices[0]], _expected(name, args, arrays), rtol=1e-4, atol=1e-4)
