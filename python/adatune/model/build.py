@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["KernelUse", "lower_model", "vector_erf_tanh", "kernel_uses", "with_kernels", "compile_model", "run_model"]
+__all__ = ["KernelUse", "lower_model", "vector_erf_tanh", "rewrite_calls", "kernel_uses", "with_kernels", "compile_model", "run_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,20 +84,33 @@ def vector_erf_tanh(mod: Any) -> Any:
     Only float32 calls are rewritten.
     """
     import tvm
-    from tvm import relax, topi
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+    from tvm import topi
 
     fast = {"relax.erf": topi.fast_erf, "relax.tanh": topi.fast_tanh, "relax.nn.gelu": _gelu_fast_erf,
             "relax.nn.gelu_tanh": _gelu_fast_tanh}
+
+    def rewrite(call: Any, builder: Any) -> Any:
+        if isinstance(call.op, tvm.ir.Op) and call.op.name in fast \
+                and str(getattr(call.ty, "dtype", "")) == "float32":
+            return builder.call_te(fast[call.op.name], call.args[0])
+        return None
+
+    return rewrite_calls(mod, rewrite)
+
+
+def rewrite_calls(mod: Any, rewrite: Callable[[Any, Any], Any]) -> Any:
+    """``mod`` with each call in its Relax functions replaced by ``rewrite(call,
+    block_builder)`` where that returns an expression (None keeps the call). Calls are
+    visited bottom-up, so ``rewrite`` sees arguments already rewritten."""
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
 
     @mutator
     class _Rewrite(PyExprMutator):
         def visit_call_(self, call: Any) -> Any:  # noqa: N802 - the visitor's name
             call = super().visit_call_(call)
-            if isinstance(call.op, tvm.ir.Op) and call.op.name in fast \
-                    and str(getattr(call.ty, "dtype", "")) == "float32":
-                return self.builder_.call_te(fast[call.op.name], call.args[0])
-            return call
+            new = rewrite(call, self.builder_)
+            return call if new is None else new
 
     rewriter = _Rewrite(mod)
     for gv, func in mod.functions_items():

@@ -72,36 +72,29 @@ def clamps_as_binary_ops(mod: Any) -> Any:
     bound) and Relax ``clip``/``relu6`` with constant bounds. Same values."""
     import tvm
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from .build import rewrite_calls
 
     call_tir = tvm.ir.Op.get("relax.call_tir")
     binary = {"maximum": relax.op.maximum, "minimum": relax.op.minimum}
 
-    @mutator
-    class _Rewrite(PyExprMutator):
-        def visit_call_(self, call: Any) -> Any:  # noqa: N802 - the visitor's name
-            call = super().visit_call_(call)
-            if not isinstance(call.op, tvm.ir.Op):
-                return call
-            if call.op.same_as(call_tir):
-                kind = _scalar_bound(mod[call.args[0]]) if call.args[0] in mod.get_global_vars() else None
-                operands = call.args[1]
-                if kind is not None and isinstance(operands, relax.Tuple) and len(operands.fields) == 2:
-                    return binary[kind](operands.fields[0], operands.fields[1])
-                return call
-            bounds = _bounds_of(call)
-            if bounds is None:
-                return call
-            x = call.args[0]
-            dtype = str(x.ty.dtype)
-            lo, hi = (relax.const(b, dtype) for b in bounds)
-            return relax.op.minimum(relax.op.maximum(x, lo), hi)
+    def rewrite(call: Any, _builder: Any) -> Any:
+        if not isinstance(call.op, tvm.ir.Op):
+            return None
+        if call.op.same_as(call_tir):
+            kind = _scalar_bound(mod[call.args[0]]) if call.args[0] in mod.get_global_vars() else None
+            operands = call.args[1]
+            if kind is not None and isinstance(operands, relax.Tuple) and len(operands.fields) == 2:
+                return binary[kind](operands.fields[0], operands.fields[1])
+            return None
+        bounds = _bounds_of(call)
+        if bounds is None:
+            return None
+        x = call.args[0]
+        lo, hi = (relax.const(b, str(x.ty.dtype)) for b in bounds)
+        return relax.op.minimum(relax.op.maximum(x, lo), hi)
 
-    rewriter = _Rewrite(mod)
-    for gv, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
-    return relax.transform.DeadCodeElimination()(rewriter.builder_.get())
+    return relax.transform.DeadCodeElimination()(rewrite_calls(mod, rewrite))
 
 
 def to_channels_last(mod: Any) -> Any:

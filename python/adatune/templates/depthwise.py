@@ -71,13 +71,32 @@ def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
     return sch.mod["main"]
 
 
-def schedule_depthwise(sch: Any, cfg: Any, block: Any) -> bool:
-    """Schedule a depthwise ``group_conv2d_nchw`` stage (loops ``n, c, oh, ow, rc, kh,
-    kw`` with ``rc`` of extent 1); returns False if an epilogue could not be folded."""
+def _prologue(sch: Any, block: Any):
+    """The stage, its padding stage (None when padding is 0), its register cache and
+    whether the epilogue folded into that cache's write-back."""
     block = sch.get_sblock(block) if isinstance(block, str) else block
     pad = _s.inline_if_copy(sch, _s.producer_of(sch, block, 0))
     cache = sch.cache_write(block, 0, "global")
-    folded = _s.inline_epilogue(sch, cache)
+    return block, pad, cache, _s.inline_epilogue(sch, cache)
+
+
+def _finish(sch: Any, cfg: Any, block: Any, rc: Any, init_anchor: Any, pad: Any, parallel_loop: Any) -> None:
+    """Split the accumulator's initialisation off at ``rc`` (vectorised) and place the
+    padding: inside ``parallel_loop`` (``pad_inside``) or as a parallel pass of its own."""
+    init = sch.decompose_reduction(block, rc)
+    _s.vectorize_innermost(sch, init, init_anchor)
+    if pad is not None:
+        if cfg["pad_inside"].val:
+            sch.compute_at(pad, parallel_loop)
+            _s.vectorize_innermost(sch, pad, parallel_loop)
+        else:
+            _s.parallel_outer_vector_inner(sch, pad, 2)
+
+
+def schedule_depthwise(sch: Any, cfg: Any, block: Any) -> bool:
+    """Schedule a depthwise ``group_conv2d_nchw`` stage (loops ``n, c, oh, ow, rc, kh,
+    kw`` with ``rc`` of extent 1); returns False if an epilogue could not be folded."""
+    block, pad, cache, folded = _prologue(sch, block)
     n, c, oh, ow, rc, rh, rw = sch.get_loops(block)
     oh_o, oh_i = _s.split(sch, oh, cfg["tile_oh"])
     ow_o, ow_i = _s.split(sch, ow, cfg["tile_ow"])
@@ -91,14 +110,7 @@ def schedule_depthwise(sch: Any, cfg: Any, block: Any) -> bool:
     if cfg["unroll_kernel"].val:
         sch.unroll(rh)
         sch.unroll(rw)
-    init = sch.decompose_reduction(block, rc)
-    _s.vectorize_innermost(sch, init, ow_o)
-    if pad is not None:
-        if cfg["pad_inside"].val:
-            sch.compute_at(pad, channel)
-            _s.vectorize_innermost(sch, pad, channel)
-        else:
-            _s.parallel_outer_vector_inner(sch, pad, 2)
+    _finish(sch, cfg, block, rc, ow_o, pad, channel)
     return folded
 
 
@@ -146,10 +158,7 @@ def depthwise_conv2d_nhwc(cfg, N: int, H: int, W: int, C: int, KH: int, KW: int,
 def schedule_depthwise_nhwc(sch: Any, cfg: Any, block: Any) -> bool:
     """Schedule a depthwise ``group_conv2d_nhwc`` stage (loops ``n, oh, ow, c, kh, kw,
     rc`` with ``rc`` of extent 1); returns False if an epilogue could not be folded."""
-    block = sch.get_sblock(block) if isinstance(block, str) else block
-    pad = _s.inline_if_copy(sch, _s.producer_of(sch, block, 0))
-    cache = sch.cache_write(block, 0, "global")
-    folded = _s.inline_epilogue(sch, cache)
+    block, pad, cache, folded = _prologue(sch, block)
     n, oh, ow, c, kh, kw, rc = sch.get_loops(block)
     c_o, c_i = _s.split(sch, c, cfg["tile_c"])
     oh_o, oh_i = _s.split(sch, oh, cfg["tile_oh"])
@@ -168,12 +177,5 @@ def schedule_depthwise_nhwc(sch: Any, cfg: Any, block: Any) -> bool:
     if cfg["unroll_kernel"].val:
         sch.unroll(kh)
         sch.unroll(kw)
-    init = sch.decompose_reduction(block, rc)
-    _s.vectorize_innermost(sch, init, spatial[-1])
-    if pad is not None:
-        if cfg["pad_inside"].val:
-            sch.compute_at(pad, rows)
-            _s.vectorize_innermost(sch, pad, rows)
-        else:
-            _s.parallel_outer_vector_inner(sch, pad, 2)
+    _finish(sch, cfg, block, rc, spatial[-1], pad, rows)
     return folded
