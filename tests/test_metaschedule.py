@@ -212,10 +212,14 @@ def test_dynamic_epsilon_search_mixes_and_stops(driven):
     # Each batch's random share is epsilon's (evolution may leave more places to random).
     for e, (cands, _, n_random) in zip(eps, batches):
         assert n_random >= int(round(e * len(cands)))
-    # The forest grows more certain on this space: exploration falls with it (a
-    # constant or clip-bound epsilon fails here).
+    # The forest grows more certain on this space: exploration falls with it, as a trend
+    # over the fits and in level (a constant or clip-bound epsilon fails both). The fits
+    # learn from real timings, so the level is checked with room for a noisy machine.
+    from scipy.stats import spearmanr
+
     fitted = eps[1:]
-    assert np.mean(fitted[-3:]) < 0.8 * np.mean(fitted[:2]), fitted
+    assert spearmanr(range(len(fitted)), fitted)[0] < -0.5, fitted
+    assert np.mean(fitted[-3:]) < 0.9 * np.mean(fitted[:2]), fitted
     assert all(0.02 <= e <= 0.5 for e in fitted)
     from tvm_ffi import structural_hash
 
