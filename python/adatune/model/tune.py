@@ -301,8 +301,9 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
             _relative_error(g, w) for g, w in zip(outputs, ort_outputs))
         extra["latency_ms"] = {"onnxruntime": ort_ms}
     tuned.extra.update(extra)
-    _profile_shares(tuned, reports, args)
-    tuned.extra["layers"] = [asdict(r) for r in tuned.layers()]
+    layers = tuned.layers()  # one profile of the tuned model: per kernel, and the tasks' shares
+    _set_shares(reports, layers)
+    tuned.extra["layers"] = [asdict(r) for r in layers]
     tuned.benchmark(repeat=20)
     tuned.export_library(os.path.join(work_dir, "model.so"))
     tuned.save_report()
@@ -491,11 +492,12 @@ def _build_kernels(tasks: List[Any], kernels: List[ModelKernel], defaults: Dict[
     return reports, scheduled
 
 
-def _profile_shares(tuned: TunedModel, reports: List[TaskReport], args: Sequence[Any]) -> None:
-    seconds = profile_kernels(tuned._vm, args)
-    total = sum(kernel_seconds(seconds, k) for r in reports for k in r.kernels) or 1.0
+def _set_shares(reports: List[TaskReport], layers: Sequence[Any]) -> None:
+    """Each task's share of the tuned model's time in its kernels (from ``layers``)."""
+    ms = {row.kernel: row.ms for row in layers}
+    total = sum(ms.get(k, 0.0) for r in reports for k in r.kernels) or 1.0
     for r in reports:
-        r.share = sum(kernel_seconds(seconds, k) for k in r.kernels) / total
+        r.share = sum(ms.get(k, 0.0) for k in r.kernels) / total
 
 
 def _flop(func: Any) -> Optional[float]:

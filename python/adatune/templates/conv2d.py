@@ -68,30 +68,42 @@ def _window(x: np.ndarray, KH: int, KW: int, stride, dilation, OH: int, OW: int,
             yield kh, kw, x[tuple(sl)]
 
 
+def direct_conv_reference(name: str, data: np.ndarray, H: int, W: int, KH: int, KW: int,
+                          geometry: Sequence, h_axis: int, out_shape, tap) -> List[np.ndarray]:
+    """A convolution computed tap by tap in numpy, for the templates' references.
+
+    ``geometry`` is ``(stride, padding, dilation)`` or a prefix of it (defaults 1, 0, 1);
+    ``h_axis`` is the axis of the image rows in ``data`` (columns follow it);
+    ``out_shape(OH, OW)`` gives the output's shape and ``tap(view, kh, kw, acc)`` what
+    kernel tap ``(kh, kw)`` adds to it, ``view`` being the input that tap reads.
+    """
+    stride, padding, dilation = list(geometry) + [1, 0, 1][len(geometry):]
+    st, pd, dl, OH, OW = conv_geometry(name, H, W, KH, KW, stride, padding, dilation)
+    acc = _acc_dtype(str(data.dtype))
+    pads = [(0, 0)] * data.ndim
+    pads[h_axis], pads[h_axis + 1] = (pd[0], pd[0]), (pd[1], pd[1])
+    x = np.pad(data.astype(acc), pads)
+    out = np.zeros(out_shape(OH, OW), dtype=acc)
+    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, h_axis):
+        out += tap(view, kh, kw, acc)
+    return [out.astype(data.dtype)]
+
+
 def _conv2d_nchw_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
     data, kernel = inputs
     N, CI, H, W, CO, KH, KW = args[:7]
-    stride, padding, dilation = (list(args[7:10]) + [1, 0, 1][len(args[7:10]):])
-    st, pd, dl, OH, OW = conv_geometry("conv2d_nchw", H, W, KH, KW, stride, padding, dilation)
-    acc = _acc_dtype(str(data.dtype))
-    x = np.pad(data.astype(acc), ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
-    out = np.zeros((N, CO, OH, OW), dtype=acc)
-    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, 2):
-        out += np.einsum("nchw,oc->nohw", view, kernel[:, :, kh, kw].astype(acc), optimize=True)
-    return [out.astype(data.dtype)]
+    return direct_conv_reference(
+        "conv2d_nchw", data, H, W, KH, KW, args[7:10], 2, lambda OH, OW: (N, CO, OH, OW),
+        lambda view, kh, kw, acc: np.einsum("nchw,oc->nohw", view, kernel[:, :, kh, kw].astype(acc),
+                                            optimize=True))
 
 
 def _conv2d_nhwc_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
     data, kernel = inputs
     N, H, W, CI, CO, KH, KW = args[:7]
-    stride, padding, dilation = (list(args[7:10]) + [1, 0, 1][len(args[7:10]):])
-    st, pd, dl, OH, OW = conv_geometry("conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
-    acc = _acc_dtype(str(data.dtype))
-    x = np.pad(data.astype(acc), ((0, 0), (pd[0], pd[0]), (pd[1], pd[1]), (0, 0)))
-    out = np.zeros((N, OH, OW, CO), dtype=acc)
-    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, 1):
-        out += view @ kernel[kh, kw].astype(acc)
-    return [out.astype(data.dtype)]
+    return direct_conv_reference("conv2d_nhwc", data, H, W, KH, KW, args[7:10], 1,
+                                 lambda OH, OW: (N, OH, OW, CO),
+                                 lambda view, kh, kw, acc: view @ kernel[kh, kw].astype(acc))
 
 
 def _declare_knobs(cfg: Any, CO: int, OH: int, OW: int, CI: int) -> None:

@@ -28,21 +28,22 @@ from tvm import s_tir, te, topi
 
 from .builtins import builtin
 from . import _schedule as _s
-from .conv2d import _window, conv_geometry
-from .dense import _acc_dtype
+from .conv2d import conv_geometry, direct_conv_reference
+
+
+def _declare_window_knobs(cfg: Any, pads: Any) -> None:
+    """``unroll_kernel``, and ``pad_inside`` where there is padding to place."""
+    cfg.define_knob("unroll_kernel", [True, False])
+    if pads != (0, 0):
+        cfg.define_knob("pad_inside", [True, False])
 
 
 def _depthwise_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
     data, kernel = inputs
     N, C, H, W, KH, KW = args[:6]
-    stride, padding, dilation = (list(args[6:9]) + [1, 0, 1][len(args[6:9]):])
-    st, pd, dl, OH, OW = conv_geometry("depthwise_conv2d_nchw", H, W, KH, KW, stride, padding, dilation)
-    acc = _acc_dtype(str(data.dtype))
-    x = np.pad(data.astype(acc), ((0, 0), (0, 0), (pd[0], pd[0]), (pd[1], pd[1])))
-    out = np.zeros((N, C, OH, OW), dtype=acc)
-    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, 2):
-        out += view * kernel[:, 0, kh, kw].astype(acc)[None, :, None, None]
-    return [out.astype(data.dtype)]
+    return direct_conv_reference(
+        "depthwise_conv2d_nchw", data, H, W, KH, KW, args[6:9], 2, lambda OH, OW: (N, C, OH, OW),
+        lambda view, kh, kw, acc: view * kernel[:, 0, kh, kw].astype(acc)[None, :, None, None])
 
 
 @builtin("depthwise_conv2d_nchw", reference=_depthwise_ref)
@@ -55,9 +56,7 @@ def depthwise_conv2d_nchw(cfg, N: int, C: int, H: int, W: int, KH: int, KW: int,
                                                      stride, padding, dilation)
     cfg.define_split("tile_oh", OH, num_outputs=2)
     cfg.define_split("tile_ow", OW, num_outputs=2)
-    cfg.define_knob("unroll_kernel", [True, False])
-    if pads != (0, 0):
-        cfg.define_knob("pad_inside", [True, False])
+    _declare_window_knobs(cfg, pads)
     _s.add_tile_constraint(cfg, "tile_ow", OW, ["tile_oh"])
     cfg.add_flop(2.0 * N * C * OH * OW * KH * KW)
 
@@ -117,14 +116,9 @@ def schedule_depthwise(sch: Any, cfg: Any, block: Any) -> bool:
 def _depthwise_nhwc_ref(args: Sequence, inputs: List[np.ndarray]) -> List[np.ndarray]:
     data, kernel = inputs
     N, H, W, C, KH, KW = args[:6]
-    stride, padding, dilation = (list(args[6:9]) + [1, 0, 1][len(args[6:9]):])
-    st, pd, dl, OH, OW = conv_geometry("depthwise_conv2d_nhwc", H, W, KH, KW, stride, padding, dilation)
-    acc = _acc_dtype(str(data.dtype))
-    x = np.pad(data.astype(acc), ((0, 0), (pd[0], pd[0]), (pd[1], pd[1]), (0, 0)))
-    out = np.zeros((N, OH, OW, C), dtype=acc)
-    for kh, kw, view in _window(x, KH, KW, st, dl, OH, OW, 1):
-        out += view * kernel[kh, kw, 0].astype(acc)
-    return [out.astype(data.dtype)]
+    return direct_conv_reference("depthwise_conv2d_nhwc", data, H, W, KH, KW, args[6:9], 1,
+                                 lambda OH, OW: (N, OH, OW, C),
+                                 lambda view, kh, kw, acc: view * kernel[kh, kw, 0].astype(acc))
 
 
 @builtin("depthwise_conv2d_nhwc", reference=_depthwise_nhwc_ref)
@@ -139,9 +133,7 @@ def depthwise_conv2d_nhwc(cfg, N: int, H: int, W: int, C: int, KH: int, KW: int,
     cfg.define_split("tile_oh", OH, num_outputs=2)
     cfg.define_split("tile_ow", OW, num_outputs=2)
     cfg.define_knob("order", ["c_ow", "ow_c"])
-    cfg.define_knob("unroll_kernel", [True, False])
-    if pads != (0, 0):
-        cfg.define_knob("pad_inside", [True, False])
+    _declare_window_knobs(cfg, pads)
     _s.add_tile_constraint(cfg, "tile_c", C, ["tile_oh", "tile_ow"])
     cfg.add_flop(2.0 * N * C * OH * OW * KH * KW)
 
