@@ -181,6 +181,23 @@ def test_gelu_runs_a_vectorised_erf_as_accurate_as_float32():
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
 
 
+def test_default_schedule_runs_small_row_reductions_in_parallel():
+    """Softmax over 4 x 32 rows of 32: 128 rows, but 4,096 iterations of work: its
+    reductions run parallel (counting only the rows would leave them on one thread)."""
+    from tvm import s_tir
+
+    from adatune.model.default_schedule import default_schedule
+
+    lowered = lower_model(import_model(transformer_block()).mod, TARGET)
+    softmax = next(u.func for u in kernel_uses(lowered) if u.name == "softmax")
+    sch = s_tir.Schedule(default_schedule(softmax))
+    reductions = [b for b in sch.get_child_blocks(sch.get_sblock("root"))
+                  if any(int(iv.iter_type) == 2 for iv in sch.get(b).iter_vars)]
+    assert len(reductions) == 2  # the row maximum and the sum of exponentials
+    for block in reductions:
+        assert any(int(sch.get(loop).kind) == 1 for loop in sch.get_loops(block)), sch.get(block).name_hint
+
+
 # ---------------------------------------------------------------------- scheduler
 def test_scheduler_warms_up_then_follows_the_gain_and_skips_converged_tasks():
     s = TaskScheduler([1.0, 4.0, 1.0], patience=2)
