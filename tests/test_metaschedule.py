@@ -317,6 +317,17 @@ def test_tune_tir_end_to_end(tmp_path):
     sch = ms.tir_integration.compile_tir(reloaded, mod, TARGET)
     assert sch is not None
     _check_correct(sch.mod, "matmul-64")
+    # Incumbent confirmation: a record that beat the best when it was measured was timed
+    # again and committed with that confirmation, so the final best is a confirmed one.
+    import json
+
+    with open(os.path.join(work_dir, "confirmations.jsonl")) as f:
+        notes = [json.loads(line) for line in f]
+    assert 1 <= len(notes) < 12
+    confirmed = [n["confirmed_run_secs"] for n in notes]
+    best = min(records, key=lambda r: float(r.run_secs[0]))
+    assert [float(s) for s in best.run_secs] in confirmed
+    assert all(n["first_run_secs"] != n["confirmed_run_secs"] for n in notes)
 
 
 def test_tune_tir_rejects_bad_input(tmp_path):

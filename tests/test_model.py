@@ -228,6 +228,12 @@ def test_small_cnn_tunes_verifies_and_runs_in_a_fresh_process(cnn_run, tmp_path)
     templates = [t for t in report["tasks"] if t["kind"] == "template"]
     assert sum(t["trials"] for t in report["tasks"]) == 36
     assert all(t["best_ms"] > 0 for t in templates if t["trials"])
+    # MetaSchedule tasks time their candidates too (a wrong device name once failed all).
+    ms_tasks = [t for t in report["tasks"] if t["kind"] == "metaschedule" and t["trials"]]
+    assert all(t["best_ms"] is not None and t["best_ms"] > 0 for t in ms_tasks), ms_tasks
+    # New bests were confirmed: the log keeps first readings beside the confirmed costs.
+    lines = [json.loads(line) for line in (work / "records.log").read_text().splitlines()]
+    assert any("first_costs" in line.get("adatune", {}) for line in lines)
     assert abs(sum(t["share"] for t in report["tasks"]) - 1.0) < 1e-6
     x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
     want = numpy_small_cnn(model, x)
@@ -285,6 +291,17 @@ def test_transformer_block_tunes_and_matches_the_untuned_build(tmp_path):
     want = run_model(tvm.relax.VirtualMachine(compile_model(lowered, TARGET), dev), [x], dev)[0]
     np.testing.assert_allclose(tuned.run(x)[0], want, rtol=1e-4, atol=1e-5)
     assert tuned.benchmark(repeat=30) < tuned.untuned_ms
+
+
+def test_metaschedule_tasks_measure_and_confirm_their_bests(tmp_path):
+    work = tmp_path / "w"
+    tuned = adatune.tune_model(small_cnn(channels=8, size=8), target=TARGET, work_dir=str(work),
+                               trials=16, space="metaschedule", seed=0)
+    measured = [t for t in tuned.report()["tasks"] if t["kind"] == "metaschedule" and t["trials"]]
+    assert measured and all(t["best_ms"] is not None and t["best_ms"] > 0 for t in measured)
+    notes = [json.loads(line) for path in work.glob("ms/*/confirmations.jsonl")
+             for line in path.read_text().splitlines()]
+    assert notes and all(n["confirmed_error"] is None for n in notes)
 
 
 def test_resume_after_a_kill_measures_nothing_twice(tmp_path):

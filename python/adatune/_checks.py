@@ -96,6 +96,15 @@ def check_choice(value: Any, name: str, choices: Collection[T], owner: str = "")
     return value
 
 
+def check_bool(value: Any, name: str, owner: str = "") -> bool:
+    """``value`` if it is a bool (numpy's included); 0/1 or strings are refused."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(f"{_where(owner, name)} must be a bool, got {value!r}")
+    return bool(value)
+
+
 def check_callable(value: Any, name: str, owner: str = "", *, allow_none: bool = False) -> Optional[Callable]:
     """``value`` if it is callable."""
     if value is None and allow_none:

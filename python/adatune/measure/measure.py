@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Any, List, Protocol, Sequence, Tuple, runtime_checkable
+from typing import Any, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 
 class MeasureErrorNo(enum.IntEnum):
@@ -50,12 +50,17 @@ class MeasureResult:
         Seconds spent on this candidate, building and running.
     timestamp : float
         Unix time at which the measurement finished.
+    first_costs : tuple of float, optional
+        Set on a *confirmed* result (see :meth:`adatune.tuner.Tuner.tune`): the first,
+        cheaper measurement that made the candidate look like a new best.  ``costs``
+        then hold the confirmation and ``all_cost`` both measurements' time.
     """
 
     costs: Tuple[Any, ...]
     error_no: int
     all_cost: float
     timestamp: float = field(default_factory=time.time)
+    first_costs: Optional[Tuple[float, ...]] = None
 
     @property
     def ok(self) -> bool:
@@ -73,7 +78,9 @@ class MeasureResult:
 class MeasureBatch(Protocol):
     """Anything that measures a batch of inputs (local runner, RPC runner, replay).
 
-    ``n_parallel`` is how many inputs it likes to receive at once.
+    ``n_parallel`` is how many inputs it likes to receive at once.  It may also offer
+    ``confirm_batch(inputs) -> results``: a longer, tighter measurement of inputs it has
+    just measured, used to confirm a new best (without it, new bests are not confirmed).
     """
 
     n_parallel: int

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
-from .builder import LocalBuilder
+from .builder import BuildResult, LocalBuilder
 from .measure import MeasureInput, MeasureResult
 from .runner import LocalRunner
 
@@ -18,15 +18,23 @@ class MeasureStats:
     run_seconds: float = 0.0
     batches: int = 0
     measured: int = 0
+    confirmed: int = 0
+    confirm_seconds: float = 0.0
 
 
 @dataclass
 class MeasureOption:
-    """Build then run each batch of candidates; implements ``MeasureBatch``."""
+    """Build then run each batch of candidates; implements ``MeasureBatch``.
+
+    ``confirm_batch`` re-times candidates of the last batch with the runner's
+    confirming options (a longer, tighter measurement; see ``RunOptions.confirming``),
+    reusing their builds.
+    """
 
     builder: LocalBuilder
     runner: LocalRunner
     stats: MeasureStats = field(default_factory=MeasureStats)
+    _last: List[Tuple[MeasureInput, BuildResult]] = field(default_factory=list, repr=False)
 
     @property
     def n_parallel(self) -> int:
@@ -42,6 +50,21 @@ class MeasureOption:
         self.stats.run_seconds += t2 - t1
         self.stats.batches += 1
         self.stats.measured += len(inputs)
+        self._last = list(zip(inputs, built))
+        return results
+
+    def confirm_batch(self, inputs: Sequence[MeasureInput]) -> List[MeasureResult]:
+        """Measure ``inputs`` again, longer and tighter; builds of the last batch are reused."""
+        t0 = time.perf_counter()
+        built: List[Optional[BuildResult]] = [
+            next((b for inp_, b in self._last if inp_ is inp), None) for inp in inputs]
+        missing = [i for i, b in enumerate(built) if b is None]
+        if missing:
+            for i, b in zip(missing, self.builder.build([inputs[i] for i in missing])):
+                built[i] = b
+        results = self.runner.run(inputs, built, options=self.runner.options.confirming())
+        self.stats.confirmed += len(inputs)
+        self.stats.confirm_seconds += time.perf_counter() - t0
         return results
 
     def close(self) -> None:

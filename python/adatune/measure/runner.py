@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import Counter
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -46,6 +47,22 @@ class RunOptions:
     min_converge_coef: float = 0.1
     min_batch_ms: float = 5.0
     max_batches: int = 20
+    min_batches: int = 3
+
+    def confirming(self) -> "RunOptions":
+        """The measurement that confirms a would-be new best (see ``Tuner.tune``).
+
+        Longer and tighter than a tuning measurement, so that its own noise is small
+        next to the differences between good configs: adaptive timing needs at least 5
+        batches of at least 10 ms and a coefficient of variation below 0.03 (at most 20
+        batches, 0.2-0.4 s for most kernels); fixed timing gets at least 10 repeats of
+        at least 50 ms.  Correctness was checked by the first measurement.
+        """
+        return dataclasses.replace(
+            self, min_converge_coef=min(self.min_converge_coef, 0.03),
+            min_batch_ms=max(self.min_batch_ms, 10.0), min_batches=max(self.min_batches, 5),
+            max_batches=max(self.max_batches, 20), repeat=max(self.repeat, 10),
+            min_repeat_ms=max(self.min_repeat_ms, 50.0), check_correctness=False)
 
     def validate(self, owner: str = "Runner") -> None:
         """Check every option once, when the runner is made (not per candidate)."""
@@ -59,7 +76,8 @@ class RunOptions:
         check_number(self.min_batch_ms, "min_batch_ms", owner, low=0.0, low_open=True,
                      high=_MAX_MS)
         # The stopping rule's own parameters are checked by their owner, StopPolicy.
-        StopPolicy(min_converge_coef=self.min_converge_coef, max_batches=self.max_batches)
+        StopPolicy(min_converge_coef=self.min_converge_coef, min_batches=self.min_batches,
+                   max_batches=self.max_batches)
 
 
 def timing_env() -> Dict[str, str]:
@@ -145,7 +163,8 @@ def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
             try:
                 res = time_adaptive(
                     mod, dev, *args, min_converge_coef=opts.min_converge_coef,
-                    min_batch_ms=opts.min_batch_ms, max_batches=opts.max_batches,
+                    min_batch_ms=opts.min_batch_ms, min_batches=opts.min_batches,
+                    max_batches=opts.max_batches,
                     cooldown_ms=opts.cooldown_interval * 1000,
                     flush_cache=opts.enable_cpu_cache_flush,
                     # Stop by ourselves well before the pool kills us for the timeout.
@@ -178,11 +197,13 @@ class _PoolRunner:
     def _rpc(self) -> Optional[Dict[str, Any]]:
         return None
 
-    def run(self, inputs: Sequence[MeasureInput],
-            build_results: Sequence[BuildResult]) -> List[MeasureResult]:
+    def run(self, inputs: Sequence[MeasureInput], build_results: Sequence[BuildResult],
+            options: Optional[RunOptions] = None) -> List[MeasureResult]:
+        """Time the built candidates; ``options`` (default: the runner's) for this call only
+        (``MeasureOption.confirm_batch`` passes ``self.options.confirming()``)."""
         if self._pool is None:
             self._pool = WorkerPool(self.n_parallel, initializer=_worker_init, env=timing_env())
-        opts = asdict(self.options)
+        opts = asdict(options or self.options)
         todo = [i for i, b in enumerate(build_results) if b.ok]
         jobs = [(build_results[i].filename, inputs[i].task, opts, self._rpc(), build_results[i].arg_specs)
                 for i in todo]

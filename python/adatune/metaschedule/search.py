@@ -31,6 +31,8 @@ from .._checks import check_fraction, check_int
 from ..tuner.epsilon import DEFAULT_EPS_RANGE, FixedEpsilon, UncertaintyEpsilon
 from ..tuner.planner import Planner
 
+_INT32_MAX = 2 ** 31 - 1
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["DynamicEpsilonSearch"]
@@ -137,8 +139,10 @@ class DynamicEpsilonSearch(PySearchStrategy):
         policy = self.policy if self.uncertainty_model is not None else FixedEpsilon(self.fallback_eps)
         self.planner = Planner(max(1, self._per_iter), epsilon=policy, owner="DynamicEpsilonSearch")
         # Each inner strategy counts only the candidates we forward to it; the budget we
-        # give them is generous so neither stops before we do.
-        budget = 2 * self._max_trials + self._per_iter
+        # give them is generous so neither stops before we do.  MetaSchedule keeps it in an
+        # int32: the model tasks' "unbounded" 2**30, doubled, wrapped negative and the inner
+        # strategies proposed nothing.
+        budget = min(2 * self._max_trials + self._per_iter, _INT32_MAX)
         self._evo.pre_tuning(budget, self._per_iter, design_spaces, database, cost_model)
         self._replay.pre_tuning(budget, self._per_iter, design_spaces, database, cost_model)
 

@@ -14,7 +14,7 @@ import logging
 from typing import Any, Iterator, Optional, Union
 
 from ._intrin import skip_tensor_intrin_import
-from .._checks import check_positive_int
+from .._checks import check_bool, check_positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -116,12 +116,28 @@ def _make_parts(cost_model, strategy, runner, builder, min_converge_coef, seed, 
     return cost_model, strategy, runner, builder
 
 
+def _with_confirmation(ms_options: dict, confirm: bool, runner: Any, work_dir: str) -> dict:
+    """``ms_options`` with measure callbacks that confirm new bests (see :mod:`.confirm`)."""
+    import tvm.s_tir.meta_schedule as ms
+
+    from .confirm import ConfirmedAddToDatabase, confirming_runner
+
+    confirm = check_bool(confirm, "confirm", "tune")
+    if not confirm or "measure_callbacks" in ms_options:
+        if confirm:
+            logger.warning("confirm is ignored: measure_callbacks were passed")
+        return ms_options
+    return dict(ms_options, measure_callbacks=[
+        ConfirmedAddToDatabase(confirming_runner(runner), work_dir),
+        ms.measure_callback.RemoveBuildArtifact(), ms.measure_callback.UpdateCostModel()])
+
+
 def tune_tir(mod: Any, target: Any, work_dir: str, max_trials_global: int, *,
              max_trials_per_task: Optional[int] = None, num_trials_per_iter: int = 64,
              cost_model: Union[str, Any] = "rfei", strategy: Union[str, Any] = "dynamic-eps",
              min_converge_coef: float = 0.1, runner: Any = None, builder: Any = None,
              database: Union[str, Any] = "json", num_tuning_cores: Union[str, int] = "physical",
-             seed: Optional[int] = None, **ms_options: Any):
+             seed: Optional[int] = None, confirm: bool = True, **ms_options: Any):
     """Tune a TIR PrimFunc or IRModule with MetaSchedule and adatune's parts.
 
     Parameters
@@ -146,6 +162,12 @@ def tune_tir(mod: Any, target: Any, work_dir: str, max_trials_global: int, *,
         Default: :func:`adaptive_local_runner` and :class:`FastBuilder`.
     database, num_tuning_cores, seed, **ms_options :
         Passed to ``ms.tune_tir``.
+    confirm : bool, default True
+        Re-time a candidate that beats its workload's best in the database before
+        committing it, and commit the confirmation
+        (:class:`adatune.metaschedule.confirm.ConfirmedAddToDatabase` in place of
+        MetaSchedule's ``AddToDatabase``; first readings go to
+        ``work_dir/confirmations.jsonl``).  Ignored when ``measure_callbacks`` is passed.
 
     Returns
     -------
@@ -168,6 +190,7 @@ def tune_tir(mod: Any, target: Any, work_dir: str, max_trials_global: int, *,
         own_builder = builder is None
         parts = _make_parts(cost_model, strategy, runner, builder, min_converge_coef, seed, workers)
         cost_model, strategy, runner, builder = parts
+        ms_options = _with_confirmation(ms_options, confirm, runner, work_dir)
         try:
             return ms.tune_tir(mod, target, work_dir, max_trials_global,
                                max_trials_per_task=max_trials_per_task,
@@ -185,14 +208,14 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
                cost_model: Union[str, Any] = "rfei", strategy: Union[str, Any] = "dynamic-eps",
                min_converge_coef: float = 0.1, runner: Any = None, builder: Any = None,
                database: Union[str, Any] = "json", seed: Optional[int] = None, legalize: bool = True,
-               **ms_options: Any):
+               confirm: bool = True, **ms_options: Any):
     """Tune every task of a Relax module (``ms.relax_integration.tune_relax`` with adatune's parts).
 
     MetaSchedule tunes the TIR functions a Relax module calls; with ``legalize`` (default)
     high-level operators are first lowered by ``relax.transform.LegalizeOps``, and the
     tuned module must be legalized the same way before the database is applied
     (``relax.transform.MetaScheduleApplyDatabase(work_dir)``).  Other arguments as in
-    :func:`tune_tir`; ``params`` binds constant parameters (or ``None``).
+    :func:`tune_tir` (``confirm`` included); ``params`` binds constant parameters (or ``None``).
     """
     import tvm
     from tvm import relax, tirx
@@ -214,6 +237,7 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
         own_builder = builder is None
         cost_model, strategy, runner, builder = _make_parts(
             cost_model, strategy, runner, builder, min_converge_coef, seed, None)
+        ms_options = _with_confirmation(ms_options, confirm, runner, work_dir)
         try:
             return _ms_tune_relax(mod, params or {}, target, work_dir, max_trials_global,
                                   max_trials_per_task=max_trials_per_task,

@@ -40,10 +40,14 @@ class MetaScheduleKernelTuner:
     builder, runner :
         MetaSchedule builder and runner (shared by the model's tasks).
     seed : int, optional
+    confirm : bool, default True
+        Re-time a candidate that beats the best before committing it (see
+        :mod:`adatune.metaschedule.confirm`); the model scheduler then sees confirmed
+        latencies.
     """
 
     def __init__(self, func: Any, target: Any, work_dir: str, builder: Any, runner: Any,
-                 seed: Optional[int] = None, round_size: int = ROUND):
+                 seed: Optional[int] = None, round_size: int = ROUND, confirm: bool = True):
         import tvm
 
         self.func = func.with_attr("global_symbol", "main")
@@ -61,6 +65,8 @@ class MetaScheduleKernelTuner:
         self._seen: set = set()
         self._exhausted = False
         self.best_latency = math.inf
+        self.confirm = bool(confirm)
+        self._confirm_runner = None
 
     # ------------------------------------------------------------------ set-up
     def _database(self) -> Any:
@@ -141,9 +147,16 @@ class MetaScheduleKernelTuner:
         return len(self._seen)
 
     def _note_best(self, run_secs: Any) -> None:
-        secs = [float(s) for s in run_secs or []]
-        if secs and all(math.isfinite(s) and s > 0 for s in secs):
-            self.best_latency = min(self.best_latency, sum(secs) / len(secs))
+        from ..metaschedule.confirm import mean_secs
+
+        self.best_latency = min(self.best_latency, mean_secs(run_secs))
+
+    def _confirming(self) -> Any:
+        from ..metaschedule.confirm import confirming_runner
+
+        if self._confirm_runner is None:
+            self._confirm_runner = confirming_runner(self.runner)
+        return self._confirm_runner
 
     def run(self, n: int) -> int:
         """Measure up to ``n`` more candidates (whole rounds of the strategy)."""
@@ -151,8 +164,10 @@ class MetaScheduleKernelTuner:
         from tvm_ffi import structural_hash
 
         from ..metaschedule import skip_tensor_intrin_import
+        from ..metaschedule.confirm import commit_confirmed, device_type_name
 
         done = 0
+        device = device_type_name(self.target)
         ctx = self._context()
         db = self._database()
         workload = db.commit_workload(self.mod)
@@ -166,7 +181,7 @@ class MetaScheduleKernelTuner:
                 inputs, pairs = [], []
                 for c, b in zip(cands, built):
                     if b.error_msg is None:
-                        inputs.append(ms.runner.RunnerInput(b.artifact_path, self.target.kind.name, c.args_info))
+                        inputs.append(ms.runner.RunnerInput(b.artifact_path, device, c.args_info))
                         pairs.append(c)
                 futures = self.runner.run(inputs) if inputs else []
                 results: List[Any] = []
@@ -176,14 +191,11 @@ class MetaScheduleKernelTuner:
                         results.append(next(it).result())
                     else:
                         results.append(ms.runner.RunnerResult(run_secs=None, error_msg=b.error_msg))
-                hashes = []
-                for c, r in zip(cands, results):
-                    if r.error_msg is None and r.run_secs:
-                        db.commit_tuning_record(ms.database.TuningRecord(
-                            trace=c.sch.trace, workload=workload, run_secs=r.run_secs,
-                            target=self.target, args_info=c.args_info))
-                        self._note_best(r.run_secs)
-                    hashes.append(int(structural_hash(c.sch.mod)))
+                confirmed = commit_confirmed(db, workload, self.target, self._confirming(),
+                                             cands, built, results, self.work_dir, self.confirm)
+                for r in confirmed:
+                    self._note_best(r.run_secs)
+                hashes = [int(structural_hash(c.sch.mod)) for c in cands]
                 self._model.update(ctx, cands, results)
                 ctx.notify_runner_results(cands, results)
                 with open(self._seen_path(), "a") as f:

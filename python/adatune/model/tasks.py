@@ -50,6 +50,7 @@ class TemplateTask:
     tuner: Any
     log_path: str
     trials: int = 0
+    confirm: bool = True
     kind: str = field(default="template", init=False)
 
     @property
@@ -72,7 +73,8 @@ class TemplateTask:
         """Measure up to ``n`` more configs; returns how many were measured."""
         from ..tuner import log_to_file
 
-        summary = self.tuner.tune(n, measure_option, callbacks=[log_to_file(self.log_path), *callbacks])
+        summary = self.tuner.tune(n, measure_option, callbacks=[log_to_file(self.log_path), *callbacks],
+                                  confirm=self.confirm)
         done = summary.n_trials - summary.n_resumed
         self.trials += done
         return done

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .._checks import check_choice, check_fraction, check_positive_int, check_seed
+from .._checks import check_bool, check_choice, check_fraction, check_positive_int, check_seed
 from ..errors import AdatuneError, ArgumentError, ArgumentTypeError
 from .build import compile_model, kernel_uses, lower_model, run_model, with_kernels
 from .default_schedule import default_schedule
@@ -137,7 +137,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
                tuner: str = "rfei", measure_option: Any = None, seed: Optional[int] = None,
                min_share: float = MIN_SHARE, metaschedule_runner: Any = None,
                progress: Optional[_Progress] = None, checkpoints: Sequence[int] = (),
-               layout: str = "NHWC") -> TunedModel:
+               layout: str = "NHWC", confirm: bool = True) -> TunedModel:
     """Tune a whole model.
 
     Parameters
@@ -180,6 +180,11 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         The layout the model's convolutions run in (:mod:`adatune.model.layout`):
         channels-last, converted once at the model's input and output, or the model's
         own.
+    confirm : bool, default True
+        Re-measure a candidate that would become its task's new best before taking it,
+        template and MetaSchedule tasks alike (:meth:`adatune.tuner.Tuner.tune`,
+        :mod:`adatune.metaschedule.confirm`): the records, the task scheduler and the
+        kernels built into the model use the confirmed latency.
 
     Returns
     -------
@@ -197,6 +202,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     tuner = check_choice(tuner, "tuner", sorted(TUNERS), "tune_model")
     min_share = check_fraction(min_share, "min_share", "tune_model")
     seed = check_seed(seed, "seed", "tune_model")
+    confirm = check_bool(confirm, "confirm", "tune_model")
     work_dir = _writable_dir(work_dir)
     progress = progress or _Progress()
     target = as_target(target)
@@ -231,7 +237,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     shares = {k.name: kernel_seconds(seconds, k.name) / total for k in kernels}
 
     tasks = _make_tasks(kernels, shares, min_share, space, target, work_dir, tuner, seed,
-                        metaschedule_runner, create_tuner)
+                        metaschedule_runner, create_tuner, confirm)
     if not tasks:
         raise NoTunableKernelError(
             f"{imported.source}: no tunable kernel (with space={space!r}: "
@@ -387,7 +393,7 @@ def _has_reduction(func: Any) -> bool:
 
 def _make_tasks(kernels: List[ModelKernel], shares: Dict[str, float], min_share: float, space: str,
                 target: Any, work_dir: str, tuner: str, seed: Any, ms_runner: Any,
-                create_tuner: Callable[..., Any]) -> List[Any]:
+                create_tuner: Callable[..., Any], confirm: bool = True) -> List[Any]:
     from ..task import create
 
     log_path = os.path.join(work_dir, "records.log")
@@ -404,7 +410,8 @@ def _make_tasks(kernels: List[ModelKernel], shares: Dict[str, float], min_share:
     tasks: List[Any] = []
     for (template, args), members in groups.items():
         task = create(template, args, target)
-        tasks.append(TemplateTask(task, members, create_tuner(tuner, task, seed=seed), log_path))
+        tasks.append(TemplateTask(task, members, create_tuner(tuner, task, seed=seed), log_path,
+                                  confirm=confirm))
     if ms_kernels:
         from ..metaschedule import FastBuilder, adaptive_local_runner
         from .ms_task import MetaScheduleKernelTuner
@@ -414,7 +421,8 @@ def _make_tasks(kernels: List[ModelKernel], shares: Dict[str, float], min_share:
         shared = _SharedBuilder(builder, len(ms_kernels))
         for k in ms_kernels:
             tuner_ms = MetaScheduleKernelTuner(k.use.func, target, os.path.join(work_dir, "ms", k.name),
-                                               shared, runner, seed=seed if isinstance(seed, int) else None)
+                                               shared, runner, seed=seed if isinstance(seed, int) else None,
+                                               confirm=confirm)
             tasks.append(MetaScheduleTask(k, tuner_ms))
     # Heaviest first: the warm-up round reaches the tasks that matter before a small budget ends.
     tasks.sort(key=lambda t: -sum(shares.get(k.name, 0.0) for k in t.kernels))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Dict, Hashable, Optional
 
 from ..errors import ArgumentTypeError
+from .._checks import check_bool
 from .formats.autotvm import decode as _decode
 from .formats.autotvm import encode as _encode
 from .record import Record
@@ -60,10 +61,7 @@ class AutoTVMRecords(TuneRecords):
     def __init__(self, target_key: str, workload_key: Optional[str] = None,
                  group_by_layout: bool = False, *, nbest: int = -1):
         super().__init__(target_key, workload_key, nbest)
-        if not isinstance(group_by_layout, bool):
-            raise ArgumentTypeError(f"AutoTVMRecords: group_by_layout must be a bool, got "
-                                    f"{group_by_layout!r}")
-        self.by_layout = group_by_layout
+        self.by_layout = check_bool(group_by_layout, "group_by_layout", "AutoTVMRecords")
 
     @property
     def target_key(self) -> str:

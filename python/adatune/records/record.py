@@ -149,7 +149,9 @@ class Record:
 
         ``inp.target`` may be a ``tvm.target.Target`` (stored as ``str(target)``, which
         TVM 0.27 prints as JSON) or a string.  Failed results are stored with cost
-        ``1e9`` like AutoTVM does, since their ``costs`` hold error messages.
+        ``1e9`` like AutoTVM does, since their ``costs`` hold error messages.  A confirmed
+        result (``res.first_costs`` set) keeps its confirmation as the costs and its first
+        measurement under ``extra["first_costs"]`` (the line's ``"adatune"`` field).
         """
         target = inp.target if isinstance(inp.target, str) else str(inp.target)
         task = inp.task
@@ -180,6 +182,9 @@ class Record:
             version=0.2,
             code_hash=cfg.get("code_hash"),
             tvm_version=getattr(tvm, "__version__", None),
+            # A confirmed result's first measurement (AutoTVM readers ignore "adatune").
+            extra=({"first_costs": [float(c) for c in first]}
+                   if (first := getattr(res, "first_costs", None)) else {}),
         )
 
 

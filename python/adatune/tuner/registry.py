@@ -39,7 +39,8 @@ def create_tuner(name: str, task: Any, **kwargs: Any) -> Tuner:
 
 def tune(task: Any, tuner: "str | Tuner" = "rfei", n_trial: int = 200, measure_option: Any = None,
          callbacks: Sequence[Callable] = (), early_stopping: Optional[int] = None,
-         resume_from: Optional[str] = None, **tuner_kwargs: Any) -> TuneSummary:
+         resume_from: Optional[str] = None, confirm: bool = True,
+         **tuner_kwargs: Any) -> TuneSummary:
     """Tune ``task`` in one call: ``adatune.tune(task, "rfei", n_trial=200, measure_option=mo)``.
 
     Parameters
@@ -50,8 +51,8 @@ def tune(task: Any, tuner: "str | Tuner" = "rfei", n_trial: int = 200, measure_o
     n_trial : int
     measure_option : MeasureBatch
         Required (e.g. ``adatune.measure.measure_option(...)``).
-    callbacks, early_stopping, resume_from
-        As in :meth:`Tuner.tune`.
+    callbacks, early_stopping, resume_from, confirm
+        As in :meth:`Tuner.tune` (``confirm``: re-measure a would-be new best first).
     **tuner_kwargs
         Constructor arguments when ``tuner`` is a name (e.g. ``seed=0``).
     """
@@ -66,4 +67,4 @@ def tune(task: Any, tuner: "str | Tuner" = "rfei", n_trial: int = 200, measure_o
     else:
         t = create_tuner(tuner, task, **tuner_kwargs)
     return t.tune(n_trial, measure_option, early_stopping=early_stopping, callbacks=callbacks,
-                  resume_from=resume_from)
+                  resume_from=resume_from, confirm=confirm)

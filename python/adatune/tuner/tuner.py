@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from ..measure.measure import MeasureInput, MeasureResult
-from .._checks import check_callable, check_int, check_positive_int, check_seed
+from .._checks import check_bool, check_callable, check_int, check_positive_int, check_seed
 from .._seeding import as_generator
 from ..errors import ArgumentError, ArgumentTypeError
 
@@ -51,6 +51,10 @@ class TuneSummary:
     tuner_time: float
     history: List[Tuple[int, float, float]] = field(default_factory=list, repr=False)
     """(trial number, throughput, seconds since start) for every trial measured here."""
+    n_confirmed: int = 0
+    """Candidates re-measured because their first measurement beat the best."""
+    confirm_time: float = 0.0
+    """Seconds those confirmations took (part of ``measure_time``)."""
 
 
 class Tuner:
@@ -181,8 +185,19 @@ class Tuner:
     # ------------------------------------------------------------------ the loop
     def tune(self, n_trial: int, measure_option: Any, early_stopping: Optional[int] = None,
              callbacks: Sequence[Callable[["Tuner", List[MeasureInput], List[MeasureResult]], Any]] = (),
-             resume_from: Union[None, str, os.PathLike] = None) -> TuneSummary:
+             resume_from: Union[None, str, os.PathLike] = None, confirm: bool = True) -> TuneSummary:
         """Measure up to ``n_trial`` configs, feeding results back after each batch.
+
+        A cheap measurement taken often crowns lucky configs (the winner's curse): the
+        best of many noisy readings is biased low.  With ``confirm`` (the default), a
+        candidate whose measurement beats the best so far is measured again before it
+        counts, with ``measure_option.confirm_batch`` (a longer, tighter measurement of
+        the build just timed; a ``MeasureBatch`` without one is not confirmed).  The
+        confirmation is an independent reading, so it carries no selection bias; it is
+        the result the tuner, the callbacks (the log) and ``apply_best`` see, with the
+        first reading kept as ``MeasureResult.first_costs`` (``"first_costs"`` in the
+        log line's ``"adatune"`` field).  A candidate is one trial however often it is
+        measured.
 
         Parameters
         ----------
@@ -198,6 +213,9 @@ class Tuner:
             A log of an earlier (interrupted) run of this task: its trials are loaded,
             count towards ``n_trial`` and are never re-measured. A missing file is
             treated as empty, so a run can always pass its own log.
+        confirm : bool, default True
+            Re-measure a would-be new best before taking it (see above); False keeps
+            AutoTVM's behaviour: every candidate is measured once.
 
         Returns
         -------
@@ -207,6 +225,7 @@ class Tuner:
         if not hasattr(measure_option, "measure_batch"):
             raise ArgumentTypeError(f"tune: measure_option {measure_option!r} has no measure_batch()")
         early_stopping = check_positive_int(early_stopping, "early_stopping", "tune", allow_none=True)
+        confirm = check_bool(confirm, "confirm", "tune")
         for cb in callbacks:
             check_callable(cb, "callbacks", "tune")
         start = time.time()
@@ -214,7 +233,8 @@ class Tuner:
         if resume_from is not None and os.path.exists(resume_from):
             n_resumed = self.load_history(resume_from)
         batch_size = max(1, int(getattr(measure_option, "n_parallel", 1) or 1))
-        measure_time = tuner_time = 0.0
+        measure_time = tuner_time = confirm_time = 0.0
+        n_confirmed = 0
         done = n_resumed
         n_failed = 0
         history: List[Tuple[int, float, float]] = []
@@ -236,6 +256,11 @@ class Tuner:
                 if len(results) != len(inputs):
                     raise ValueError(f"tune: measure_batch returned {len(results)} results "
                                      f"for {len(inputs)} inputs")
+                if confirm:
+                    t0 = time.time()
+                    results, k = self._confirm(measure_option, inputs, results)
+                    confirm_time += time.time() - t0
+                    n_confirmed += k
                 t0 = time.time()
                 self.update(inputs, results)
                 tuner_time += time.time() - t0
@@ -261,4 +286,33 @@ class Tuner:
             best_throughput=self.best_throughput, best_gflops=self.best_gflops,
             best_cost=best_cost, n_trials=self.n_trials - first_trial + n_resumed, n_failed=n_failed,
             n_resumed=n_resumed, wall_time=time.time() - start, measure_time=measure_time,
-            tuner_time=tuner_time, history=history)
+            tuner_time=tuner_time, history=history, n_confirmed=n_confirmed,
+            confirm_time=confirm_time)
+
+    def _confirm(self, measure_option: Any, inputs: List[MeasureInput],
+                 results: List[MeasureResult]) -> Tuple[List[MeasureResult], int]:
+        """Re-measure the results that would beat the best so far (see :meth:`tune`)."""
+        picks = [i for i, res in enumerate(results)
+                 if throughput(self.flop, res) > self.best_throughput]
+        if not picks:
+            return results, 0
+        again_fn = getattr(measure_option, "confirm_batch", None)
+        if again_fn is None:
+            # A MeasureBatch without confirm_batch (a user's own, an analytic one) is
+            # taken at its word: measuring it again could count or cost twice.
+            if not getattr(self, "_warned_no_confirm", False):
+                logger.info("tune: %s has no confirm_batch(); new bests are not confirmed",
+                            type(measure_option).__name__)
+                self._warned_no_confirm = True
+            return results, 0
+        again = list(again_fn([inputs[i] for i in picks]))
+        if len(again) != len(picks):
+            raise ValueError(f"tune: confirming {len(picks)} candidates returned {len(again)} results")
+        out = list(results)
+        for i, second in zip(picks, again):
+            first = results[i]
+            out[i] = MeasureResult(second.costs, second.error_no, first.all_cost + second.all_cost,
+                                   second.timestamp, first_costs=tuple(first.costs))
+        logger.debug("confirmed %d candidates: %s", len(picks),
+                     [(results[i].mean_cost, out[i].mean_cost) for i in picks])
+        return out, len(picks)
