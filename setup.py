@@ -85,7 +85,9 @@ setup(
         "onnx>=1.16",  # tune_model's ONNX input
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2.1"],
+        # threadpoolctl: tests/test_numpy_reference.py reads the numpy child's OpenBLAS
+        # kernel with it (scikit-learn pulls it in too, but only as its own dependency).
+        "test": ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2.1", "threadpoolctl>=3.1"],
         "bench": ["pandas>=2.0", "kernel_tuner==1.5.0", "optuna>=4.0"],
         # bench/models.py only (the test suite needs none of it). torch 2.13.0 is the CPU
         # build this machine's pip takes from disk; a newer one pulls a 5.5 GB CUDA build.

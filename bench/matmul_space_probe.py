@@ -2,7 +2,10 @@
 
 Times a handful of hand-picked configs of the ``dense`` and ``matmul`` templates at
 512x512x512 float32 (and optionally a random sample of valid configs) against numpy's
-``a @ b`` (OpenBLAS) in the same process, and prints GFLOPS and the ratio to numpy.
+``a @ b`` (OpenBLAS), and prints GFLOPS and the ratio to numpy.  numpy runs in a child
+process (``adatune.measure.NumpyReference``) whose environment lacks this machine's
+``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` overrides, which force AVX2 kernels at about
+half speed on an AVX-512 CPU; the kernel it runs is printed with the table.
 
 Reproduce::
 
@@ -13,7 +16,8 @@ Reproduce::
 
 TVM's runtime thread pool starts with a single thread on these VMs (its big/little
 core detection finds one "big" core), so the script sets ``TVM_NUM_THREADS`` to the
-CPU count before TVM starts, as numpy's OpenBLAS uses every core too.
+CPU count before TVM starts, as numpy's OpenBLAS uses every core too (``--threads`` sets
+``OPENBLAS_NUM_THREADS``, which the numpy child inherits).
 
 Each kernel's repeats alternate with numpy's, so both see the same background load on
 a shared machine.  The table gives the ratio of medians over those pairs and the ratio
@@ -31,7 +35,7 @@ import time
 
 
 def _set_threads(argv) -> None:
-    # Thread counts must be in the environment before numpy (OpenBLAS) and TVM load.
+    # Thread counts must be in the environment before TVM loads and the numpy child starts.
     n = None
     for i, arg in enumerate(argv):
         if arg == "--threads" and i + 1 < len(argv):
@@ -44,7 +48,6 @@ def _set_threads(argv) -> None:
 
 
 _set_threads(sys.argv[1:])
-import numpy as np  # noqa: E402
 
 # (template, tile_y, tile_x, tile_k, reduce_outer, unroll_k[, pack_b])
 HAND_PICKED = [
@@ -94,19 +97,13 @@ def _conv_entity(row):
     return {"entity": [[k, "sp" if k.startswith("tile") else "ot", v] for k, v in zip(names, row)]}
 
 
-def _time_numpy(n: int, repeats: int) -> list:
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    _warm_up(lambda: a @ b)
-    runs = []
-    for _ in range(repeats):
-        number = 10
-        t0 = time.perf_counter()
-        for _ in range(number):
-            a @ b
-        runs.append((time.perf_counter() - t0) / number)
-    return runs
+def _numpy_timer(ref, n: int):
+    """A no-arg timer of one numpy repeat of ``a @ b`` in the reference child."""
+    def run() -> float:
+        # The first ~0.1 s of runs are up to 2x slower (thread pools waking, clocks rising).
+        ref.time_matmul(n, n, n, transpose_b=False, min_seconds=0.3)
+        return ref.time_matmul(n, n, n, transpose_b=False, min_seconds=0.02)
+    return run
 
 
 def _prepare(task, config):
@@ -123,19 +120,16 @@ def _prepare(task, config):
     return lambda: timer(*arrays).results[0]
 
 
-def _paired(task, config, n: int, repeats: int):
+def _paired(task, config, ref, n: int, repeats: int):
     """Alternate numpy and the kernel ``repeats`` times; returns both lists of seconds.
 
     Pairs see the same background load (this machine is shared); the pauses let the
     other library's spinning worker threads go to sleep first.
     """
+    from adatune.measure import alternate
+
     run = _prepare(task, config)
-    ours, theirs = [], []
-    for _ in range(repeats):
-        theirs += _time_numpy(n, 1)
-        time.sleep(_SETTLE_S)
-        ours.append(run())
-        time.sleep(_SETTLE_S / 4)
+    theirs, ours = alternate(repeats, _numpy_timer(ref, n), run, settle=_SETTLE_S)
     return ours, theirs
 
 
@@ -154,6 +148,7 @@ def main(argv=None) -> int:
     repeats = args.repeats or (5 if args.quick else 15)
 
     import adatune.task
+    from adatune.measure import NumpyReference
 
     n = args.size
     flop = 2.0 * n ** 3
@@ -169,29 +164,32 @@ def main(argv=None) -> int:
             configs.append(("dense", (n, n, n, "float32"), idx, "random"))
 
     numpy_times = []
-    for name, task_args, config, kind in configs:
-        task = adatune.task.create(name, task_args)
-        entity = task.config(config)
-        try:
-            runs, np_runs = _paired(task, entity, n, repeats)
-        except Exception as err:  # noqa: BLE001 - a failing config is reported, not fatal
-            print(f"config {entity} failed: {err}", file=sys.stderr)
-            continue
-        numpy_times += np_runs
-        gflops, best_gflops = task.flop / statistics.median(runs) / 1e9, task.flop / min(runs) / 1e9
-        rows.append({"template": name, "args": list(task_args), "kind": kind, "index": entity.index,
-                     "config": str(entity), "entity": entity.to_json_dict()["entity"],
-                     "seconds": runs, "numpy_seconds": np_runs,
-                     "gflops": gflops, "best_gflops": best_gflops,
-                     "ratio_to_numpy": gflops / (flop / statistics.median(np_runs) / 1e9),
-                     "best_ratio_to_numpy": best_gflops / (flop / min(np_runs) / 1e9)})
+    with NumpyReference() as ref:  # numpy in a child without the OpenBLAS overrides
+        numpy_line, numpy_info = ref.describe(), ref.info
+        for name, task_args, config, kind in configs:
+            task = adatune.task.create(name, task_args)
+            entity = task.config(config)
+            try:
+                runs, np_runs = _paired(task, entity, ref, n, repeats)
+            except Exception as err:  # noqa: BLE001 - a failing config is reported, not fatal
+                print(f"config {entity} failed: {err}", file=sys.stderr)
+                continue
+            numpy_times += np_runs
+            gflops, best_gflops = task.flop / statistics.median(runs) / 1e9, task.flop / min(runs) / 1e9
+            rows.append({"template": name, "args": list(task_args), "kind": kind, "index": entity.index,
+                         "config": str(entity), "entity": entity.to_json_dict()["entity"],
+                         "seconds": runs, "numpy_seconds": np_runs,
+                         "gflops": gflops, "best_gflops": best_gflops,
+                         "ratio_to_numpy": gflops / (flop / statistics.median(np_runs) / 1e9),
+                         "best_ratio_to_numpy": best_gflops / (flop / min(np_runs) / 1e9)})
     np_gflops = flop / statistics.median(numpy_times) / 1e9
     np_peak = flop / min(numpy_times) / 1e9
 
     print(f"\n{n}x{n}x{n} float32, TVM_NUM_THREADS={os.environ['TVM_NUM_THREADS']}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; numpy "
           f"{np_gflops:.1f} GFLOPS median, {np_peak:.1f} best of {len(numpy_times)} runs; ratios are "
-          f"per config, against the numpy runs paired with its runs\n")
+          f"per config, against the numpy runs paired with its runs\n"
+          f"numpy reference: {numpy_line}\n")
     print("| template | kind | config | GFLOPS (median) | ratio to numpy | GFLOPS (best) | best ratio |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
     for r in sorted(rows, key=lambda r: -r["gflops"]):
@@ -214,7 +212,7 @@ def main(argv=None) -> int:
         with open(args.json, "w") as fh:
             json.dump({"size": n, "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
                    "numpy_gflops": np_gflops, "numpy_best_gflops": np_peak,
-                   "numpy_seconds": numpy_times,
+                   "numpy_seconds": numpy_times, "numpy_reference": numpy_info,
                        "num_threads": int(os.environ["TVM_NUM_THREADS"]), "configs": rows,
                        "best_ratio_to_numpy": best["ratio_to_numpy"] if best else None}, fh, indent=1)
     return 0

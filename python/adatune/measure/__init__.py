@@ -26,6 +26,9 @@ _LAZY = {
     "ReplayRunner": ".replay",
     "ReplaySpace": ".replay",
     "load_replay": ".replay",
+    "NumpyReference": ".numpy_reference",
+    "NumpyReferenceError": ".numpy_reference",
+    "alternate": ".numpy_reference",
 }
 
 
