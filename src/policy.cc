@@ -94,8 +94,18 @@ std::pair<bool, int64_t> Analyse(const std::vector<double>& x, const PolicyParam
   }
   std::vector<double> seg = Slice(x, static_cast<size_t>(d), x.size());
   double level = Median(seg);
-  if (!Within(std::fabs(x[static_cast<size_t>(n - 1)] - level), p.last_tol, level)) {
-    return {false, d};
+  // Every one of the newest last_k batches (those in the segment) must agree.
+  for (int64_t i = std::max(d, n - p.last_k); i < n; ++i) {
+    if (!Within(std::fabs(x[static_cast<size_t>(i)] - level), p.last_tol, level)) {
+      return {false, d};
+    }
+  }
+  if (!std::isinf(p.tail_tol) && m >= 2) {
+    // The newest third of the segment against the rest: a late shift in level.
+    int64_t t = std::max<int64_t>(1, m / 3);
+    double late = Median(Slice(seg, static_cast<size_t>(m - t), seg.size()));
+    double early = Median(Slice(seg, 0, static_cast<size_t>(m - t)));
+    if (!Within(std::fabs(late - early), p.tail_tol, level)) return {false, d};
   }
   bool warm = false;
   if (d > 0 && !std::isinf(p.regime_tol)) {
@@ -169,7 +179,8 @@ std::string ValidatePolicy(const PolicyParams& p) {
       !positive("last_tol", p.last_tol, true) || !positive("warmup_max", p.warmup_max, true) ||
       !count("settle_batches", p.settle_batches, 1) ||
       !positive("max_rel_se", p.max_rel_se, true) || !count("max_drop", p.max_drop, 0) ||
-      !count("fallback_drop", p.fallback_drop, 0)) {
+      !count("fallback_drop", p.fallback_drop, 0) || !count("last_k", p.last_k, 1) ||
+      !positive("tail_tol", p.tail_tol, true)) {
     return err.str();
   }
   if (p.min_batches > p.max_batches) {

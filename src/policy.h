@@ -17,17 +17,20 @@
  *    5   regime_window      double   0.5      0.5
  *    6   min_stable         int64    2        1
  *    7   stable_ratio       double   1.0      1.0
- *    8   last_tol           double   0.01     inf
+ *    8   last_tol           double   0.015    inf
  *    9   warmup_max         double   0.03     inf
  *   10   settle_batches     int64    5        1
- *   11   max_rel_se         double   0.01     inf
+ *   11   max_rel_se         double   0.012    inf
  *   12   max_drop           int64    2        0
  *   13   fallback_drop      int64    1        0
  *   14   robust_estimate    bool     true     false
+ *   15   last_k             int64    1        1
+ *   16   tail_tol           double   0.005    inf
  *
- * e.g. f([t0, t1, ...], 3, 20, 0.1, 0.002, 3.0, 0.5, 2, 1.0, 0.01, 0.03, 5, 0.01, 2, 1, True).
- * +inf in regime_tol / last_tol / warmup_max / max_rel_se means "no limit"; the paper's
- * rule needs it, so a "name=value" transport must accept "inf".
+ * e.g. f([t0, t1, ...], 3, 20, 0.1, 0.002, 3.0, 0.5, 2, 1.0, 0.015, 0.03, 5, 0.012, 2, 1, True,
+ *        1, 0.005).
+ * +inf in regime_tol / last_tol / warmup_max / max_rel_se / tail_tol means "no limit";
+ * the paper's rule needs it, so a "name=value" transport must accept "inf".
  *
  * Batch means must be finite and >= 0 (the timing loop's output) and, for Estimate, not
  * empty: these functions assume it. The global functions check it first with
@@ -53,13 +56,15 @@ struct PolicyParams {
   double regime_window = 0.5;
   int64_t min_stable = 2;
   double stable_ratio = 1.0;
-  double last_tol = 0.01;
+  double last_tol = 0.015;
   double warmup_max = 0.03;
   int64_t settle_batches = 5;
-  double max_rel_se = 0.01;
+  double max_rel_se = 0.012;
   int64_t max_drop = 2;
   int64_t fallback_drop = 1;
   bool robust_estimate = true;
+  int64_t last_k = 1;
+  double tail_tol = 0.005;
 
   /*! \brief The AdaTune paper's rule (trimmed CV below the threshold, report the mean). */
   static PolicyParams Paper() {
@@ -74,6 +79,8 @@ struct PolicyParams {
     p.max_drop = 0;
     p.fallback_drop = 0;
     p.robust_estimate = false;
+    p.last_k = 1;
+    p.tail_tol = inf;
     return p;
   }
 };

@@ -33,7 +33,9 @@
   X(double, max_rel_se)              \
   X(int64_t, max_drop)               \
   X(int64_t, fallback_drop)          \
-  X(bool, robust_estimate)
+  X(bool, robust_estimate)           \
+  X(int64_t, last_k)                 \
+  X(double, tail_tol)
 
 namespace adatune {
 

@@ -118,6 +118,54 @@ def test_defaults_stop_early_after_a_small_warm_up():
     assert [should_stop(flat[:k]) for k in range(3, 6)] == [False, False, True]
 
 
+# pnpoly on an RTX 2080 Ti (a real configuration, runs divided by their median): the
+# warm-up decays over five runs, and the fifth (1.035) lands back on the slow level.
+_SLOW_TAIL = [2.086, 1.104, 1.035, 1.004, 1.035, 0.996, 0.989, 0.976, 0.987, 0.983]
+
+
+def _first_stop(policy, x):
+    return next((k for k in range(1, len(x) + 1) if policy.should_stop(x[:k])), len(x))
+
+
+# The shipped defaults before the leave-one-file-out choice added the tail check.
+_OLD_DEFAULTS = dict(last_tol=0.01, max_rel_se=0.01, last_k=1, tail_tol=math.inf)
+
+
+def test_defaults_wait_out_a_slow_tail():
+    # The old rule stopped at 5, inside the tail (the segment 1.035 1.004 1.035 passed
+    # every test), and reported 3.5 % slow.  The tail check sees the newest third of
+    # the segment (1.035) 1.5 % above the rest (1.0195) and waits, and keeps waiting
+    # while the tail falls; the estimate is then within 0.5 % of the median of all ten.
+    ref = statistics.median(_SLOW_TAIL)
+    old = StopPolicy(**_OLD_DEFAULTS)
+    k_old = _first_stop(old, _SLOW_TAIL)
+    assert k_old == 5 and old.estimate(_SLOW_TAIL[:k_old]) / ref - 1 > 0.03
+    new = StopPolicy()
+    k_new = _first_stop(new, _SLOW_TAIL)
+    assert k_new > 5
+    assert abs(new.estimate(_SLOW_TAIL[:k_new]) / ref - 1) < 0.005
+    # ... and it is the tail check that waits: without it the new defaults stop at 5 too.
+    assert _first_stop(StopPolicy(tail_tol=math.inf), _SLOW_TAIL) == 5
+
+
+def test_newest_batches_and_tail_checks():
+    inf = math.inf
+    # last_k=3: a 5 % batch two batches ago blocks the stop that the newest batch
+    # alone would allow.
+    x = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.05, 1.0]
+    assert not StopPolicy(settle_batches=1, last_k=3, tail_tol=inf).rule_met(x)
+    assert StopPolicy(settle_batches=1, last_k=1, tail_tol=inf).rule_met(x)
+    assert StopPolicy(settle_batches=1, last_k=3, tail_tol=inf).rule_met(x[:6])
+    # tail_tol: the newest third of the segment (1.008, 1.012) sits 0.6 % above the
+    # rest; the regime test does not see it (the spread hides it), the tail test does.
+    drift = [1.0, 1.006, 0.994, 1.004, 0.996, 1.01, 1.008, 1.012]
+    assert StopPolicy(settle_batches=1, tail_tol=inf).rule_met(drift)
+    assert not StopPolicy(settle_batches=1, tail_tol=0.005).rule_met(drift)
+    assert StopPolicy(settle_batches=1, tail_tol=0.02).rule_met(drift)
+    # The paper's rule has neither check.
+    assert StopPolicy.paper().last_k == 1 and math.isinf(StopPolicy.paper().tail_tol)
+
+
 def test_degenerate_inputs():
     for x in ([0.0], [0.0] * 3, [0.0] * 25, [7.0] * 6, [1.0], [1e-9, 0.0, 1e-9]):
         assert isinstance(should_stop(x), bool)
@@ -161,7 +209,8 @@ def test_cpp_checks_the_argument_count():
     for f, name in ((stop, "adatune.should_stop"), (est, "adatune.estimate")):
         with pytest.raises(ArgumentTypeError, match=f"{name} expects batch_means.*no arguments"):
             f()
-        with pytest.raises(ArgumentTypeError, match="at most 15 policy fields, got 17"):
+        n = len(dataclasses.fields(StopPolicy))
+        with pytest.raises(ArgumentTypeError, match=f"at most {n} policy fields, got {n + 2}"):
             f([1.0], *_args(StopPolicy()), 1)
     # Trailing fields may be left out; they keep their defaults.
     assert est([2.0, 1.0, 1.0, 1.0], 3, 20) == StopPolicy().estimate([2.0, 1.0, 1.0, 1.0])
@@ -178,11 +227,12 @@ _BAD_FIELDS = [
     ("min_stable", 0, ArgumentError), ("stable_ratio", -1.0, ArgumentError),
     ("last_tol", 0.0, ArgumentError), ("warmup_max", float("nan"), ArgumentError),
     ("settle_batches", 0, ArgumentError), ("max_rel_se", -0.01, ArgumentError),
-    ("max_drop", -1, ArgumentError),
+    ("max_drop", -1, ArgumentError), ("last_k", 0, ArgumentError),
+    ("tail_tol", 0.0, ArgumentError), ("tail_tol", float("nan"), ArgumentError),
     # wrong types
     ("min_batches", 2.5, ArgumentTypeError), ("fallback_drop", 1.0, ArgumentTypeError),
     ("robust_estimate", 1, ArgumentTypeError), ("min_batches", True, ArgumentTypeError),
-    ("regime_k", False, ArgumentTypeError),
+    ("regime_k", False, ArgumentTypeError), ("last_k", 1.5, ArgumentTypeError),
 ]
 
 
@@ -264,9 +314,10 @@ def test_plugin_field_list_follows_the_dataclass():
 # ------------------------------------------------------------ the replay bar
 
 @require_shared(*KT_FILES)
-def test_replay_meets_the_bar_on_real_gpu_timings():
-    # A training score: the defaults were tuned on these four files.  The held-out
-    # scores (bench/stopping_replay.py --lofo) are in docs/evaluator-policy.md.
+def test_replay_meets_the_error_bar_on_real_gpu_timings():
+    # A training score: the defaults were chosen on these four files and the recorded
+    # CPU ones.  The held-out scores (bench/stopping_replay.py --lofo) are in
+    # docs/evaluator-policy.md.
     bench = _bench()
     paths = bench.default_paths()
     assert paths == [str(SHARED / f) for f in KT_FILES]
@@ -274,11 +325,28 @@ def test_replay_meets_the_bar_on_real_gpu_timings():
     for f in ours["files"]:
         assert f["median_err"] <= 0.005, f
         assert f["p99_err"] <= 0.03, f
-    assert ours["savings"] >= 0.50, ours["savings"]
-    assert ours["meets_bar"]
+    # The tail check costs runs: 47.8 % saved here (50.8 % without it), the price of
+    # the error bar on the CPU files (docs/evaluator-policy.md).
+    assert ours["savings"] >= 0.46, ours["savings"]
     # ... where the paper's rule misses the error bar on the drifting pnpoly files.
     paper = bench.replay_all(paths[2:], stride=4, policy=StopPolicy.paper())
     assert max(f["median_err"] for f in paper["files"]) > 0.05
+
+
+@require_shared(*KT_FILES)
+def test_defaults_are_the_choice_on_all_files():
+    # The shipped defaults must be what the leave-one-file-out procedure picks when
+    # it sees every file; a few neighbours of the defaults stand in for the grid.
+    bench = _bench()
+    paths = bench.all_paths()
+    series = [bench.load_times(p) for p in paths]
+    default = StopPolicy()
+    candidates = [{}, {"tail_tol": math.inf}, {"last_tol": 0.01}, {"max_rel_se": 0.01},
+                  {"last_k": 2}, {"settle_batches": 4}]
+    table = [[bench.replay_series(s, StopPolicy(**c)) for s in series] for c in candidates]
+    assert bench.choose_policy(table) == 0
+    for name in ("tail_tol", "last_tol", "max_rel_se", "last_k", "settle_batches"):
+        assert name in bench.LOFO_GRID and getattr(default, name) in bench.LOFO_GRID[name]
 
 
 def test_replay_file_counts_runs(tmp_path):
@@ -393,7 +461,8 @@ def _policies(draw):
         else math.inf, settle_batches=draw(st.integers(1, 8)),
         max_rel_se=draw(st.sampled_from([0.002, 0.01, math.inf])),
         max_drop=draw(st.integers(0, 3)), fallback_drop=draw(st.integers(0, 3)),
-        robust_estimate=draw(st.booleans()))
+        robust_estimate=draw(st.booleans()), last_k=draw(st.integers(1, 4)),
+        tail_tol=draw(st.sampled_from([0.002, 0.005, 0.02, math.inf])))
 
 
 @given(_series(), _policies())

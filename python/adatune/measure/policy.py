@@ -18,9 +18,11 @@ rule stops inside the transient and reports it.  The default rule therefore:
    ``regime_window`` share of the batches; leading batches further from it than
    ``max(regime_tol * level, regime_k * 1.4826 * MAD)`` are an earlier regime;
 2. stops only when that segment is long enough (``min_stable`` batches and at least
-   ``stable_ratio`` times the dropped prefix), the newest batch agrees with it
-   (``last_tol``), its CV is below ``min_converge_coef`` and the relative standard
-   error of its mean is below ``max_rel_se``;
+   ``stable_ratio`` times the dropped prefix), each of its newest ``last_k`` batches
+   agrees with it (``last_tol``), the median of its newest third agrees with that of
+   the rest (``tail_tol``: a late change of level or a slow tail), its CV is below
+   ``min_converge_coef`` and the relative standard error of its mean is at most
+   ``max_rel_se``;
 3. before ``settle_batches`` it stops only after a *seen* one-batch warm-up (a dropped
    prefix slower than the segment by ``regime_tol`` to ``warmup_max``): a flat start
    may be a boost regime that has not ended yet;
@@ -45,9 +47,9 @@ __all__ = ["StopPolicy", "batch_cv", "estimate", "should_stop", "validate_policy
 # Scales a median absolute deviation to a normal standard deviation.
 _MAD_TO_SIGMA = 1.4826
 _INT_FIELDS = ("min_batches", "max_batches", "min_stable", "settle_batches", "max_drop",
-               "fallback_drop")
+               "fallback_drop", "last_k")
 # Tolerances where +inf means "no limit" (how the paper's rule switches our parts off).
-_INF_OK = ("regime_tol", "last_tol", "warmup_max", "max_rel_se")
+_INF_OK = ("regime_tol", "last_tol", "warmup_max", "max_rel_se", "tail_tol")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,13 +83,21 @@ class StopPolicy:
     settle_batches : int
         Without a seen warm-up, never stop before this many batches.
     max_rel_se : float
-        Relative standard error (sample std / sqrt(n) / median) of the segment.
+        Relative standard error (sample std / sqrt(n) / median) of the segment must be
+        at most this.
     max_drop : int
         The estimate drops at most this many leading batches when the rule was met.
     fallback_drop : int
         ... and at most this many when it was not (forced stop at ``max_batches``).
     robust_estimate : bool
         Report a median (True) or the paper's trimmed mean (False).
+    last_k : int
+        The newest ``last_k`` batches of the segment must each lie within ``last_tol``
+        of its median (1: the newest only).
+    tail_tol : float
+        The median of the newest third of the segment must lie within this relative
+        distance of the median of the rest of it (a late change of level, or a slow
+        tail still settling); ``inf`` switches the check off.
     """
 
     min_batches: int = 3
@@ -98,13 +108,15 @@ class StopPolicy:
     regime_window: float = 0.5
     min_stable: int = 2
     stable_ratio: float = 1.0
-    last_tol: float = 0.01
+    last_tol: float = 0.015
     warmup_max: float = 0.03
     settle_batches: int = 5
-    max_rel_se: float = 0.01
+    max_rel_se: float = 0.012
     max_drop: int = 2
     fallback_drop: int = 1
     robust_estimate: bool = True
+    last_k: int = 1
+    tail_tol: float = 0.005
 
     def __post_init__(self) -> None:
         # The one validation of a policy; the fields are then plain int/float/bool
@@ -126,7 +138,7 @@ class StopPolicy:
                    min_converge_coef=min_converge_coef, regime_tol=math.inf,
                    min_stable=1, stable_ratio=1.0, last_tol=math.inf, warmup_max=math.inf,
                    settle_batches=1, max_rel_se=math.inf, max_drop=0, fallback_drop=0,
-                   robust_estimate=False)
+                   robust_estimate=False, last_k=1, tail_tol=math.inf)
 
     def should_stop(self, batch_means: Iterable[float]) -> bool:
         """Whether to stop after these batches; see :func:`should_stop`."""
@@ -215,11 +227,11 @@ def validate_policy(**params: Any) -> None:
     """Check policy parameters (any subset of the :class:`StopPolicy` fields).
 
     Counts must be ints (``min_batches``, ``max_batches``, ``min_stable``,
-    ``settle_batches`` >= 1; ``max_drop``, ``fallback_drop`` >= 0) with
+    ``settle_batches``, ``last_k`` >= 1; ``max_drop``, ``fallback_drop`` >= 0) with
     ``min_batches <= max_batches``; ``min_converge_coef``, ``regime_k`` and
     ``stable_ratio`` finite and > 0; ``regime_window`` in (0, 1]; ``regime_tol``,
-    ``last_tol``, ``warmup_max`` and ``max_rel_se`` > 0 (``inf`` allowed) with
-    ``regime_tol <= warmup_max``; ``robust_estimate`` a bool.
+    ``last_tol``, ``warmup_max``, ``max_rel_se`` and ``tail_tol`` > 0 (``inf``
+    allowed) with ``regime_tol <= warmup_max``; ``robust_estimate`` a bool.
 
     Raises
     ------
@@ -368,8 +380,16 @@ def _analyse(x: Sequence[float], p: StopPolicy) -> Tuple[bool, int]:
         return False, d
     seg = x[d:]
     level = _median(seg)
-    if not _within(abs(x[n - 1] - level), p.last_tol, level):
-        return False, d
+    # Every one of the newest last_k batches (those in the segment) must agree: one
+    # agreeing batch right after a disagreeing one is often a regime change under way.
+    for v in x[max(d, n - p.last_k):]:
+        if not _within(abs(v - level), p.last_tol, level):
+            return False, d
+    if not math.isinf(p.tail_tol) and m >= 2:
+        # The newest third of the segment against the rest: a late shift in level.
+        t = max(1, m // 3)
+        if not _within(abs(_median(seg[m - t:]) - _median(seg[:m - t])), p.tail_tol, level):
+            return False, d
     warm = False
     if d > 0 and not math.isinf(p.regime_tol):
         excess = _mean(x[:d]) - level
