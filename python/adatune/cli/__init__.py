@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "adatune.cli.records",
     "adatune.cli.featurize",
     "adatune.cli.ms_tune",
+    "adatune.cli.plot",
 )
 
 

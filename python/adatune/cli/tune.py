@@ -23,6 +23,12 @@ def add_parser(sub) -> None:
                           help="adaptive evaluator (default)")
     adaptive.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                           help="fixed repeats (AutoTVM's number/repeat)")
+    p.add_argument("--no-confirm", dest="confirm", action="store_false", default=True,
+                   help="do not re-measure a new best before taking it (confirmation is on "
+                        "by default)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="write best GFLOPS against trials and wall time of the log here "
+                        "(needs --log)")
     p.add_argument("--min-converge-coef", type=float, default=0.1)
     p.add_argument("--number", type=int, default=3, help="fixed evaluation: calls per repeat")
     p.add_argument("--repeat", type=int, default=10, help="fixed evaluation: repeats")
@@ -64,6 +70,7 @@ def summary_rows(summary, option) -> List[Tuple[str, str]]:
         ("best time (ms)", f"{summary.best_cost * 1e3:.4f}" if summary.best_cost < float("inf") else "n/a"),
         ("trials (this run / resumed)", f"{summary.n_trials - summary.n_resumed} / {summary.n_resumed}"),
         ("failed trials", str(summary.n_failed)),
+        ("new bests confirmed (seconds)", f"{summary.n_confirmed} ({summary.confirm_time:.1f})"),
         ("seconds building", f"{stats.build_seconds:.1f}"),
         ("seconds running", f"{stats.run_seconds:.1f}"),
         ("seconds in the tuner (model, search)", f"{summary.tuner_time:.1f}"),
@@ -103,6 +110,8 @@ def _run_tune(args) -> int:
 
     if args.trials < 1:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
+    if args.plot and not args.log:
+        raise ValueError("--plot draws the run's log: give --log too")
     task = adatune.task.create(args.template, parse_template_args(args.args), args.target)
     option = make_measure_option(args)
     callbacks = [progress_bar(args.trials, desc=f"{task.name} [{args.tuner}]")]
@@ -112,7 +121,7 @@ def _run_tune(args) -> int:
     try:
         summary = adatune.tune(task, args.tuner, n_trial=args.trials, measure_option=option,
                                callbacks=callbacks, early_stopping=args.early_stopping,
-                               resume_from=args.log, **tuner_kwargs)
+                               resume_from=args.log, confirm=args.confirm, **tuner_kwargs)
     finally:
         option.close()
     rows = summary_rows(summary, option)
@@ -120,6 +129,10 @@ def _run_tune(args) -> int:
         rows.append(("best config", str(summary.best_config)))
     if args.log:
         rows.append(("log", os.path.abspath(args.log)))
+    if args.plot:
+        from .plot import plot_logs
+
+        rows.append(("plot", os.path.abspath(plot_logs([args.log], args.plot, title=task.name))))
     print_table(rows)
     return 0 if summary.n_trials > summary.n_failed else 1
 

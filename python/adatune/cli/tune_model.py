@@ -22,6 +22,12 @@ def add_parser(sub) -> None:
                    help="layout the convolutions run in (default NHWC: converted once at the input)")
     p.add_argument("--tuner", default="rfei", help="tuner of the template tasks (default rfei)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-confirm", dest="confirm", action="store_false", default=True,
+                   help="do not re-measure a new best before taking it (confirmation is on "
+                        "by default)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="write best GFLOPS against trials and wall time of the template "
+                        "tasks' records here")
     p.add_argument("--tracker", default=None, help="RPC tracker host:port (measure on a remote device)")
     p.add_argument("--key", default=None, help="RPC device key (with --tracker)")
     p.set_defaults(func=_run)
@@ -104,7 +110,7 @@ def _run(args) -> int:
         tuned = tune_model(args.model, target=args.target, work_dir=args.work_dir, trials=args.trials,
                            inputs=inputs, space=args.space, tuner=args.tuner, measure_option=option,
                            seed=args.seed, metaschedule_runner=ms_runner, progress=progress,
-                           layout=args.layout)
+                           layout=args.layout, confirm=args.confirm)
     finally:
         if option is not None:
             option.close()
@@ -120,6 +126,8 @@ def _run(args) -> int:
              ("kernels fallen back", ", ".join(report["fell_back"]) or "none"),
              ("library", os.path.join(args.work_dir, "model.so")),
              ("report", os.path.join(args.work_dir, "report.json"))]
+    if args.plot:
+        rows.append(("plot", _plot(args.work_dir, args.plot)))
     from .tune import print_table
 
     print_table(rows)
@@ -132,6 +140,16 @@ def _run(args) -> int:
             task = "" if row["task"] == row["kernel"] else f" ({row['task']})"
             print(f"  {row['ms']:7.3f}  {gflops:>7}  {row['calls']:5d}  {row['kernel']}{task}")
     return 0
+
+
+def _plot(work_dir: str, out: str) -> str:
+    """Plot the template tasks' AutoTVM records; MetaSchedule's database is not a log."""
+    from .plot import plot_logs
+
+    log = os.path.join(work_dir, "records.log")
+    if not os.path.isfile(log):
+        return "none: no template task was tuned (the plot covers template tasks only)"
+    return os.path.abspath(plot_logs([log], out, title=f"{work_dir}: template tasks"))
 
 
 def _ms(value: Optional[float]) -> str:
