@@ -130,9 +130,9 @@ def _run_tune(args) -> int:
     if args.log:
         rows.append(("log", os.path.abspath(args.log)))
     if args.plot:
-        from .plot import plot_logs
+        from .plot import write_plot
 
-        rows.append(("plot", os.path.abspath(plot_logs([args.log], args.plot, title=task.name))))
+        rows.append(("plot", os.path.abspath(write_plot([args.log], args.plot, title=task.name))))
     print_table(rows)
     return 0 if summary.n_trials > summary.n_failed else 1
 

@@ -143,13 +143,20 @@ def _run(args) -> int:
 
 
 def _plot(work_dir: str, out: str) -> str:
-    """Plot the template tasks' AutoTVM records; MetaSchedule's database is not a log."""
-    from .plot import plot_logs
+    """Plot the template tasks' AutoTVM log; the table row says what was drawn.
+
+    MetaSchedule tasks keep databases under ``ms/``, not an AutoTVM log, so the plot
+    covers template-tuned tasks only, and is skipped when there are none.
+    """
+    from .plot import write_plot
 
     log = os.path.join(work_dir, "records.log")
-    if not os.path.isfile(log):
-        return "none: no template task was tuned (the plot covers template tasks only)"
-    return os.path.abspath(plot_logs([log], out, title=f"{work_dir}: template tasks"))
+    if not os.path.isfile(log) or os.path.getsize(log) == 0:
+        return "skipped: no template-tuned task (the plot covers template tasks only)"
+    path = os.path.abspath(write_plot([log], out, title=f"{work_dir}: template tasks"))
+    if os.path.isdir(os.path.join(work_dir, "ms")):
+        path += " (template-tuned tasks only; MetaSchedule tasks are not plotted)"
+    return path
 
 
 def _ms(value: Optional[float]) -> str:
