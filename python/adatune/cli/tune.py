@@ -23,12 +23,7 @@ def add_parser(sub) -> None:
                           help="adaptive evaluator (default)")
     adaptive.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                           help="fixed repeats (AutoTVM's number/repeat)")
-    p.add_argument("--no-confirm", dest="confirm", action="store_false", default=True,
-                   help="do not re-measure a new best before taking it (confirmation is on "
-                        "by default)")
-    p.add_argument("--plot", default=None, metavar="PNG",
-                   help="write best GFLOPS against trials and wall time of the log here "
-                        "(needs --log)")
+    add_run_end_options(p, "of the log here (needs --log)")
     p.add_argument("--min-converge-coef", type=float, default=0.1)
     p.add_argument("--number", type=int, default=3, help="fixed evaluation: calls per repeat")
     p.add_argument("--repeat", type=int, default=10, help="fixed evaluation: repeats")
@@ -43,6 +38,15 @@ def add_parser(sub) -> None:
     b = sub.add_parser("best", help="print the best config per workload of a log")
     b.add_argument("log")
     b.set_defaults(func=_run_best)
+
+
+def add_run_end_options(p, plot_what: str) -> None:
+    """``--no-confirm`` and ``--plot PNG``, shared by ``tune`` and ``tune-model``."""
+    p.add_argument("--no-confirm", dest="confirm", action="store_false", default=True,
+                   help="do not re-measure a new best before taking it (confirmation is on "
+                        "by default)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help=f"write best GFLOPS against trials and wall time {plot_what}")
 
 
 def parse_template_args(text: str) -> Tuple[Any, ...]:

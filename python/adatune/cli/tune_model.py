@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Any, List, Optional, Sequence, TextIO
 
+from .tune import add_run_end_options
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("tune-model", help="tune a whole model (ONNX) into a deployable model.so")
@@ -22,12 +24,7 @@ def add_parser(sub) -> None:
                    help="layout the convolutions run in (default NHWC: converted once at the input)")
     p.add_argument("--tuner", default="rfei", help="tuner of the template tasks (default rfei)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--no-confirm", dest="confirm", action="store_false", default=True,
-                   help="do not re-measure a new best before taking it (confirmation is on "
-                        "by default)")
-    p.add_argument("--plot", default=None, metavar="PNG",
-                   help="write best GFLOPS against trials and wall time of the template "
-                        "tasks' records here")
+    add_run_end_options(p, "of the template tasks' records here")
     p.add_argument("--tracker", default=None, help="RPC tracker host:port (measure on a remote device)")
     p.add_argument("--key", default=None, help="RPC device key (with --tracker)")
     p.set_defaults(func=_run)
