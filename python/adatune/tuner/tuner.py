@@ -54,7 +54,7 @@ class TuneSummary:
     n_confirmed: int = 0
     """Candidates re-measured because their first measurement beat the best."""
     confirm_time: float = 0.0
-    """Seconds those confirmations took (part of ``measure_time``)."""
+    """Seconds those confirmations took (on top of ``measure_time``)."""
 
 
 class Tuner:
@@ -87,6 +87,7 @@ class Tuner:
         self.best_result: Optional[MeasureResult] = None
         self.best_iter = -1
         self.n_trials = 0
+        self._warned_no_confirm = False
 
     # ------------------------------------------------------------------ protocol
     def has_next(self) -> bool:
@@ -300,7 +301,7 @@ class Tuner:
         if again_fn is None:
             # A MeasureBatch without confirm_batch (a user's own, an analytic one) is
             # taken at its word: measuring it again could count or cost twice.
-            if not getattr(self, "_warned_no_confirm", False):
+            if not self._warned_no_confirm:
                 logger.info("tune: %s has no confirm_batch(); new bests are not confirmed",
                             type(measure_option).__name__)
                 self._warned_no_confirm = True
