@@ -32,6 +32,16 @@ from .worker_pool import WorkerPool
 logger = logging.getLogger(__name__)
 
 
+def confirming_rule(opts: Any) -> Dict[str, Any]:
+    """The adaptive rule that confirms a would-be new best, tightened from ``opts`` (any
+    object with ``min_converge_coef``, ``min_batches``, ``max_batches``, ``min_batch_ms``):
+    at least 5 batches of at least 10 ms, CV below 0.03, up to at least 20 batches.  One
+    rule for the template runners and MetaSchedule's ``AdaptiveEvaluator``."""
+    return dict(min_converge_coef=min(opts.min_converge_coef, 0.03),
+                min_batches=max(opts.min_batches, 5), max_batches=max(opts.max_batches, 20),
+                min_batch_ms=max(opts.min_batch_ms, 10.0))
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to time one candidate (see :class:`LocalRunner` for the meaning)."""
@@ -59,9 +69,7 @@ class RunOptions:
         at least 50 ms.  Correctness was checked by the first measurement.
         """
         return dataclasses.replace(
-            self, min_converge_coef=min(self.min_converge_coef, 0.03),
-            min_batch_ms=max(self.min_batch_ms, 10.0), min_batches=max(self.min_batches, 5),
-            max_batches=max(self.max_batches, 20), repeat=max(self.repeat, 10),
+            self, **confirming_rule(self), repeat=max(self.repeat, 10),
             min_repeat_ms=max(self.min_repeat_ms, 50.0), check_correctness=False)
 
     def validate(self, owner: str = "Runner") -> None:

@@ -24,8 +24,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from .runner import AdaptiveEvaluator
 
-__all__ = ["ConfirmedAddToDatabase", "confirm_results", "confirming_runner", "device_type_name",
-           "mean_secs"]
+__all__ = ["ConfirmedAddToDatabase", "commit_confirmed", "confirm_results", "confirming_runner",
+           "device_type_name", "mean_secs"]
 
 CONFIRMATIONS = "confirmations.jsonl"
 

@@ -55,10 +55,9 @@ class AdaptiveEvaluator:
         """The evaluator that confirms a would-be new best: at least 5 batches of at least
         10 ms and a coefficient of variation below 0.03 (the template runners'
         ``RunOptions.confirming`` rule)."""
-        return dataclasses.replace(
-            self, min_converge_coef=min(self.min_converge_coef, 0.03),
-            min_batches=max(self.min_batches, 5), max_batches=max(self.max_batches, 20),
-            min_batch_ms=max(self.min_batch_ms, 10.0))
+        from ..measure.runner import confirming_rule
+
+        return dataclasses.replace(self, **confirming_rule(self))
 
     def __call__(self, *call_args: Any) -> List[float]:
         if len(call_args) == 5:
