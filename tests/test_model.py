@@ -259,8 +259,11 @@ def test_layers_cover_every_kernel_with_its_time_and_flops(cnn_run):
     layers = tuned.layers(runs=5)
     assert {r.kernel for r in layers} == set(tuned.kernels) and len(layers) == len(tuned.kernels)
     assert [r.ms for r in layers] == sorted((r.ms for r in layers), reverse=True)
+    # This model runs in about 0.1 ms, most of it the VM's per-call overhead, so the
+    # kernels' own time is a small and noisy share of it (0.25-0.5 seen): the bounds
+    # catch a unit error (a factor of 1,000) or kernels left out, not noise.
     model_ms = tuned.benchmark(repeat=20)
-    assert 0.3 * model_ms < sum(r.ms for r in layers) < 3 * model_ms
+    assert 0.1 * model_ms < sum(r.ms for r in layers) < 3 * model_ms
     for r in layers:
         if r.kind == "template":
             name, args = r.task.split("(")[0], json.loads("[" + r.task.split("(", 1)[1][:-1] + "]")
