@@ -46,6 +46,55 @@ SPACES: Dict[str, tuple] = {
                             "tile_k": lambda f: f[1] in (4, 8, 32)}),
 }
 
+# Layer shapes of ResNet-18/50, MobileNetV2 and BERT-base (seq 128), each a restricted
+# grid of one built-in template. The restrictions drop whole knob values (never single
+# configs), so each space stays a product of knob candidates with the template's own
+# validity rules inside it, as a tuner of the full space would meet them.
+NETWORK_SPACES: Dict[str, tuple] = {
+    "resnet18_conv3x3_56_nhwc": ("conv2d_nhwc", (1, 56, 56, 64, 64, 3, 3, 1, 1, 1, "float32"),
+                                 {"tile_oh": lambda f: f[-1] in (1, 2, 4, 7),
+                                  "tile_co": lambda f: f[-1] in (8, 16, 64),
+                                  "tile_ci": lambda f: f[-1] in (4, 8, 16, 64)}),
+    "resnet18_conv3x3_14_nhwc": ("conv2d_nhwc", (1, 14, 14, 256, 256, 3, 3, 1, 1, 1, "float32"),
+                                 {"tile_ci": lambda f: f[-1] in (4, 8, 16, 32, 64)}),
+    "resnet18_conv3x3_7_nchw": ("conv2d_nchw", (1, 512, 7, 7, 512, 3, 3, 1, 1, 1, "float32"),
+                                {"tile_ci": lambda f: f[-1] in (4, 8, 16, 32, 64)}),
+    "resnet18_conv3x3_28_s2_nchw": ("conv2d_nchw", (1, 64, 56, 56, 128, 3, 3, 2, 1, 1, "float32"),
+                                    {"tile_ci": lambda f: f[-1] in (4, 16, 64),
+                                     "tile_oh": lambda f: f[-1] in (1, 2, 4, 7, 14)}),
+    "resnet50_conv1x1_56_nhwc": ("conv2d_nhwc", (1, 56, 56, 64, 256, 1, 1, 1, 0, 1, "float32"),
+                                 {"tile_oh": lambda f: f[-1] in (1, 2, 4, 7),
+                                  "tile_co": lambda f: f[-1] in (8, 16, 64, 256),
+                                  "tile_ci": lambda f: f[-1] in (4, 16, 64)}),
+    "resnet50_conv1x1_28_nhwc": ("conv2d_nhwc", (1, 28, 28, 512, 128, 1, 1, 1, 0, 1, "float32"),
+                                 {"tile_ci": lambda f: f[-1] in (4, 16, 64, 128),
+                                  "tile_oh": lambda f: f[-1] in (1, 2, 4, 7, 14)}),
+    "mobilenetv2_dw3x3_56_nhwc": ("depthwise_conv2d_nhwc", (1, 56, 56, 144, 3, 3, 1, 1, 1, "float32"),
+                                  {"tile_c": lambda f: f[-1] in (4, 8, 16, 24, 48, 144)}),
+    "mobilenetv2_dw3x3_14_s2_nhwc": ("depthwise_conv2d_nhwc", (1, 28, 28, 192, 3, 3, 2, 1, 1, "float32"),
+                                     {}),
+    "mobilenetv2_conv1x1_14_nhwc": ("conv2d_nhwc", (1, 14, 14, 96, 576, 1, 1, 1, 0, 1, "float32"),
+                                    {"tile_ci": lambda f: f[-1] in (4, 16, 32, 96),
+                                     "tile_co": lambda f: f[-1] in (8, 16, 32, 64, 96, 192)}),
+    "bert_dense_qkv": ("dense", (128, 768, 768, "float32"),
+                       {"tile_y": lambda f: f[2] in (2, 4, 8) and f[1] in (1, 4, 16),
+                        "tile_x": lambda f: f[2] in (16, 32, 64) and f[1] in (1, 2, 4, 8),
+                        "tile_k": lambda f: f[1] in (16, 64, 256)}),
+    "bert_matmul_ffn1": ("matmul", (128, 3072, 768, "float32"),
+                         {"tile_y": lambda f: f[2] in (4, 8) and f[1] in (1, 4, 16),
+                          "tile_x": lambda f: f[2] in (16, 32, 64) and f[1] in (1, 4, 16),
+                          "tile_k": lambda f: f[1] in (8, 64, 256)}),
+    "bert_batch_matmul_qk": ("batch_matmul", (12, 128, 128, 64, "float32"),
+                             {"tile_y": lambda f: f[2] in (2, 4, 8) and f[1] in (1, 4, 16),
+                              "tile_x": lambda f: f[2] in (16, 32) and f[1] in (1, 2, 4),
+                              "tile_k": lambda f: f[1] in (8, 16, 64)}),
+    "bert_batch_matmul_sv": ("batch_matmul", (12, 128, 64, 128, "float32"),
+                             {"tile_y": lambda f: f[2] in (2, 4, 8) and f[1] in (1, 4, 16),
+                              "tile_x": lambda f: f[2] in (16, 32, 64) and f[1] in (1, 2),
+                              "tile_k": lambda f: f[1] in (8, 32, 128)}),
+}
+SPACES.update(NETWORK_SPACES)
+
 
 class _RestrictedGrid(GridSearchTuner):
     """Grid search over an explicit list of config indices (the restricted space)."""

@@ -13,13 +13,19 @@ Each file becomes a :class:`adatune.measure.ReplaySpace`; our tuners measure thr
 same spaces, seeds and budgets:
 
 * ours: ``random``, ``grid``, ``ga``, ``xgb-reg``, ``xgb-rank`` (AutoTVM's XGBoost
-  tuner), ``rfei-fixed`` (random forest + EI, epsilon 0.05), ``rfei-dynamic``
-  (uncertainty-aware epsilon, the default ``RFEITuner``);
-* Kernel Tuner 1.5 in simulation mode (``kt-<strategy>``): the space is written as a
-  Kernel Tuner cache file and ``tune_kernel(simulation_mode=True)`` runs on it with a
-  restriction accepting exactly the recorded configs (failures included, as for ours)
-  and ``max_fevals`` = budget;
-* Optuna's TPE (``optuna-tpe``) over the same categorical knobs; an unrecorded
+  tuner), ``droplet`` (AutoTVM's DropletSearch, ``tuner="droplet"``), ``rfei-fixed``
+  (random forest + EI, epsilon 0.05), ``rfei-dynamic`` (uncertainty-aware epsilon, the
+  default ``RFEITuner``);
+* Kernel Tuner 1.5 in simulation mode (``kt-<strategy>``, :data:`KT_STRATEGIES`: its
+  bayes_opt, GA, annealing and random sampling, dual annealing, greedy ILS/MLS, basin
+  hopping and the two hybrids): the space is written as a Kernel Tuner cache file and
+  ``tune_kernel(simulation_mode=True)`` runs on it with a restriction accepting exactly
+  the recorded configs (failures included, as for ours) and ``max_fevals`` = budget
+  (dual annealing: more, see ``_KT_FEVALS_PER_TRIAL``);
+* Optuna 5's TPE (``optuna-tpe``) and Gaussian-process sampler (``optuna-gp``, needs
+  torch) over the same categorical knobs, and SMAC3 2.4 (``smac``: its
+  hyperparameter-optimisation facade, random forest + log EI + local search +
+  interleaved random configs) over ordinal knobs, driven by ask/tell; an unrecorded
   combination scores as a failure without counting as a measurement.
 
 Every tuner is counted in unique measurements. Per space, tuner and seed: trials to
@@ -73,6 +79,7 @@ OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "ga": ("ga", {}),
     "random": ("random", {}),
     "grid": ("grid", {}),
+    "droplet": ("droplet", {}),
 }
 # Ablations (not run by default; name them in --tuners): what the tuner defaults buy.
 # The earlier ones are pinned to the defaults they were run against (plan 64, epsilon in
@@ -101,8 +108,17 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-xi0.01": ("rfei", {**_OLD, "xi": 0.01}),
     "rfei-eps0.2": ("rfei", {**_OLD, "epsilon": UncertaintyEpsilon(0.02, 0.2)}),
 }
-KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample")
-ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), "optuna-tpe")
+KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample",
+                 # the strongest in Schoonhoven et al. (2022), and Kernel Tuner 1.5's hybrids
+                 "dual_annealing", "greedy_ils", "greedy_mls", "basinhopping",
+                 "gen_adaptive_tabu_greywolf", "gen_hybrid_vndx")
+# Kernel Tuner passes max_fevals to SciPy's dual_annealing as maxfun, which counts the
+# repeated evaluations of configs it already has (its continuous points snap to the same
+# grid points): with max_fevals = budget it ends after about a third of the budget in
+# unique trials. It gets more evaluations; its trace is cut at the budget like any other.
+_KT_FEVALS_PER_TRIAL = {"dual_annealing": 8}
+ASK_TELL_PEERS = ("optuna-tpe", "optuna-gp", "smac")
+ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), *ASK_TELL_PEERS)
 _KNOWN = (*ALL_TUNERS, *ABLATIONS)
 LEVELS = {"opt": 1.0, "99": 0.99, "95": 0.95}
 CHECKPOINTS = (50, 100, 200, 400)
@@ -191,7 +207,8 @@ def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[s
             results, _env = tune_kernel(
                 "replay", "", (1,), [], {n: v for n, v in _axes(space)},
                 restrictions=[FunctionConstraint(_recorded, names)], strategy=strategy,
-                strategy_options={"max_fevals": min(budget, len(keys))}, cache=path,
+                strategy_options={"max_fevals": min(_KT_FEVALS_PER_TRIAL.get(strategy, 1) * budget, len(keys))},
+                cache=path,
                 simulation_mode=True, quiet=True, verbose=False)
         elapsed = time.perf_counter() - t0
     trace, seen = [], set()
@@ -209,34 +226,89 @@ def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[s
     return {"trace": trace, "tuner_seconds": elapsed, "epsilons": []}
 
 
-def _run_optuna(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
+class _AskTell:
+    """What the ask/tell peers (Optuna, SMAC3) share: a proposal in knob positions is
+    looked up in the space; an unrecorded combination (invalid in the real space) or a
+    failed config scores twice the worst recorded cost, so the peer learns to avoid it,
+    and only a recorded config not proposed before counts as a trial."""
+
+    def __init__(self, space: ReplaySpace, budget: int):
+        self.space = space
+        self.want = min(budget, space.n_recorded)
+        self.worst = max(e.cost for e in space.entries.values() if e.ok)
+        self.trace: List[Tuple[float, float]] = []
+        self.seen: set = set()
+
+    @property
+    def done(self) -> bool:
+        return len(self.trace) >= self.want
+
+    def cost(self, digits: Sequence[int]) -> float:
+        idx = self.space.config_space.from_digits(list(digits))
+        entry = self.space.entries.get(idx)
+        if entry is not None and idx not in self.seen:
+            self.seen.add(idx)
+            self.trace.append((self.space.quality(entry.cost), entry.charge))
+        return entry.cost if entry is not None and entry.ok else 2 * self.worst
+
+
+# Peers re-propose known and unrecorded configs; their asks are capped at this many per
+# budgeted trial (a run that hits the cap reports fewer trials: never reached).
+_MAX_ASKS_PER_TRIAL = 20
+
+
+def _run_optuna(space: ReplaySpace, sampler_name: str, seed: int, budget: int) -> Dict[str, Any]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     axes = _axes(space)
-    cs = space.config_space
-    worst = max(e.cost for e in space.entries.values() if e.ok)
-    sampler = optuna.samplers.TPESampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GPSampler is marked experimental
+        sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe"
+                   else optuna.samplers.GPSampler(seed=seed))
     study = optuna.create_study(direction="minimize", sampler=sampler)
-    trace, seen = [], {}
+    run = _AskTell(space, budget)
     t0 = time.perf_counter()
-    for _ in range(20 * budget):  # TPE re-proposes known and unrecorded configs; cap the asks
-        if len(trace) >= min(budget, space.n_recorded):
+    for _ in range(_MAX_ASKS_PER_TRIAL * budget):
+        if run.done:
             break
         trial = study.ask()
-        digits = [vals.index(trial.suggest_categorical(name, vals)) for name, vals in axes]
-        idx = cs.from_digits(digits)
-        entry = space.entries.get(idx)
-        if entry is None or not entry.ok:
-            # Unrecorded (invalid) or failed: the worst cost seen, so TPE learns to avoid it.
-            value = 2 * worst
-        else:
-            value = entry.cost
-        if entry is not None and idx not in seen:
-            seen[idx] = True
-            trace.append((space.quality(entry.cost), entry.charge))
-        study.tell(trial, value)
-    return {"trace": trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
+        study.tell(trial, run.cost([vals.index(trial.suggest_categorical(name, vals)) for name, vals in axes]))
+    return {"trace": run.trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
+
+
+def _run_smac(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
+    """SMAC3's hyperparameter-optimisation facade (random forest, log EI, local and
+    random search interleaved, Sobol initial design sized for ``budget`` trials) over
+    the knobs as ordinal hyperparameters (positions keep their order, as a SMAC user
+    would declare tile sizes)."""
+    import logging
+
+    from ConfigSpace import ConfigurationSpace, Constant, OrdinalHyperparameter
+    from smac import HyperparameterOptimizationFacade as HPO
+    from smac import Scenario
+    from smac.runhistory.dataclasses import TrialValue
+
+    logging.getLogger("smac").setLevel(logging.ERROR)
+    axes = _axes(space)
+    cs = ConfigurationSpace(seed=seed)
+    for name, vals in axes:
+        cs.add(Constant(name, 0) if len(vals) == 1 else OrdinalHyperparameter(name, list(range(len(vals)))))
+    run = _AskTell(space, budget)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sized = Scenario(cs, deterministic=True, n_trials=budget, seed=seed, output_directory=tmp)
+        scenario = Scenario(cs, deterministic=True, n_trials=_MAX_ASKS_PER_TRIAL * budget, seed=seed,
+                            output_directory=tmp)
+        smac = HPO(scenario, lambda config, seed=0: 0.0, initial_design=HPO.get_initial_design(sized),
+                   overwrite=True, logging_level=logging.ERROR)
+        for _ in range(_MAX_ASKS_PER_TRIAL * budget):
+            if run.done:
+                break
+            info = smac.ask()
+            smac.tell(info, TrialValue(cost=run.cost([int(info.config[name]) for name, _ in axes])))
+    return {"trace": run.trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
 
 
 def run_one(path: str, label: str, seed: int, budget: int) -> Dict[str, Any]:
@@ -246,8 +318,10 @@ def run_one(path: str, label: str, seed: int, budget: int) -> Dict[str, Any]:
         out = _run_ours(space, label, seed, budget)
     elif label.startswith("kt-"):
         out = _run_kt(space, label[3:], seed, budget)
-    elif label == "optuna-tpe":
-        out = _run_optuna(space, seed, budget)
+    elif label in ("optuna-tpe", "optuna-gp"):
+        out = _run_optuna(space, label[7:], seed, budget)
+    elif label == "smac":
+        out = _run_smac(space, seed, budget)
     else:
         raise ValueError(f"unknown tuner {label!r}; choose from {_KNOWN}")
     return _metrics(path, label, seed, budget, out)
@@ -443,7 +517,7 @@ def main(argv: Sequence[str] = ()) -> int:
     jobs = [(sp, t, s) for sp in spaces for t in tuners for s in range(n_seeds)]
     # Optuna's asks cost grows with its study (about 70 % of the CPU of a quick run):
     # start those first so the pool does not end on a tail of them.
-    jobs.sort(key=lambda job: job[1] != "optuna-tpe")
+    jobs.sort(key=lambda job: job[1] not in ASK_TELL_PEERS)
     t0 = time.time()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as ex:

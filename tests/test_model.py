@@ -238,20 +238,24 @@ def test_small_cnn_tunes_verifies_and_runs_in_a_fresh_process(cnn_run, tmp_path)
     x = np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32)
     want = numpy_small_cnn(model, x)
     np.testing.assert_allclose(tuned.run(x)[0], want, rtol=1e-3, atol=1e-4)
-    # plain TVM, no adatune, in a fresh interpreter
+    np.testing.assert_allclose(_run_in_plain_tvm(work / "model.so", x, tmp_path), want, rtol=1e-3, atol=1e-4)
+
+
+def _run_in_plain_tvm(library, x, tmp_path):
+    """The exported model run by plain TVM (no adatune) in a fresh interpreter."""
     np.save(tmp_path / "x.npy", x)
     code = textwrap.dedent(f"""
         import sys, numpy as np, tvm
         from tvm import relax
         sys.modules["adatune"] = None  # plain TVM only
-        lib = tvm.runtime.load_module({str(work / "model.so")!r})
+        lib = tvm.runtime.load_module({str(library)!r})
         vm = relax.VirtualMachine(lib, tvm.cpu())
         out = vm["main"](tvm.runtime.tensor(np.load({str(tmp_path / "x.npy")!r})))
         out = out[0] if not hasattr(out, "numpy") else out
         np.save({str(tmp_path / "y.npy")!r}, out.numpy())
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
-    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-3, atol=1e-4)
+    return np.load(tmp_path / "y.npy")
 
 
 def test_layers_cover_every_kernel_with_its_time_and_flops(cnn_run):
@@ -293,6 +297,8 @@ def test_transformer_block_tunes_and_matches_the_untuned_build(tmp_path):
     dev = tvm.cpu()
     want = run_model(tvm.relax.VirtualMachine(compile_model(lowered, TARGET), dev), [x], dev)[0]
     np.testing.assert_allclose(tuned.run(x)[0], want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_run_in_plain_tvm(tmp_path / "w" / "model.so", x, tmp_path), want,
+                               rtol=1e-4, atol=1e-5)
     assert tuned.benchmark(repeat=30) < tuned.untuned_ms
 
 

@@ -8,6 +8,7 @@ MIT) and compare it with random search on the same seeds.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 import numpy as np
@@ -76,7 +77,61 @@ def random_sampling_100(bench):
     return np.array([bench.run_one(CONV, "kt-random_sample", s, 100)["curve"][-1] for s in PEER_SEEDS])
 
 
-@pytest.mark.parametrize("label", ["kt-genetic_algorithm", "kt-simulated_annealing", "optuna-tpe"])
+def _bowl(tmp_path):
+    """A Kernel Tuner cache of 12^3 configs whose time is a bowl over the knobs'
+    positions (optimum at positions (9, 2, 7)), with noise-free repeats."""
+    vals = list(range(1, 13))
+    cache = {}
+    for a in vals:
+        for b in vals:
+            for c in vals:
+                ms = 1.0 + 0.3 * (a - 10) ** 2 + 0.2 * (b - 3) ** 2 + 0.25 * (c - 8) ** 2
+                cache[f"{a},{b},{c}"] = {"a": a, "b": b, "c": c, "time": ms, "compile_time": 10.0,
+                                         "verification_time": 0, "benchmark_time": ms}
+    doc = {"device_name": "bowl", "kernel_name": "bowl", "problem_size": [1], "tune_params_keys": ["a", "b", "c"],
+           "tune_params": {"a": vals, "b": vals, "c": vals}, "cache": cache}
+    path = tmp_path / "bowl.json"
+    path.write_text(json.dumps(doc))
+    return load_replay(str(path))
+
+
+def test_droplet_descends_a_bowl_where_random_search_does_not(tmp_path):
+    """Coordinate descent with growing steps reaches the bottom of a convex space in a
+    few batches, from its start at every knob's first position (a tuner that sampled,
+    or that moved away from its best, does not); random search on the same budget and
+    seeds almost never does."""
+    bowl = _bowl(tmp_path)
+    tuner = create_tuner("droplet", bowl, seed=0)
+    summary = tuner.tune(80, ReplayRunner(bowl))
+    assert bowl.quality(summary.best_cost) == pytest.approx(1.0)
+    assert tuner.n_trials <= 80 and bowl.config_space.digits(tuner.xs[0]) == [0, 0, 0]
+    rand = [bowl.quality(create_tuner("random", bowl, seed=s).tune(80, ReplayRunner(bowl)).best_cost)
+            for s in SEEDS]
+    assert sum(q == pytest.approx(1.0) for q in rand) <= 1, rand
+
+
+def test_droplet_on_a_real_space_walks_from_its_start(conv):
+    """On the GPU convolution space, whose first config is unrecorded (invalid), the
+    search starts at a valid config drawn with the seed, and its first batch is that
+    start and its one-step neighbours. (It is weaker than random sampling there at
+    100-160 trials: a coordinate descent stalls in a local optimum of this space; see
+    docs/benchmarks.md.)"""
+    tuner = create_tuner("droplet", conv, seed=3)
+    tuner.tune(40, ReplayRunner(conv))
+    first = [np.array(conv.config_space.digits(i)) for i in tuner.xs[:8]]
+    assert all(int(np.abs(d - first[0]).max()) <= 1 or (d == 0).any() for d in first[1:]), first
+    assert len(set(tuner.xs)) == len(tuner.xs) == 40
+
+
+def _peer_available(label):
+    need = {"smac": "smac", "optuna-gp": "torch"}.get(label)
+    return need is None or importlib.util.find_spec(need) is not None
+
+
+NEW_PEERS = ["kt-dual_annealing"]
+
+
+@pytest.mark.parametrize("label", ["kt-genetic_algorithm", "kt-simulated_annealing", "optuna-tpe", *NEW_PEERS])
 def test_bench_peers_beat_random_sampling_below_the_space_size(bench, random_sampling_100, label):
     """The benchmark's harness hands each peer the real space: at 100 trials TPE reaches
     98 % of the optimum in nearly every seed, where Kernel Tuner's random sampling does in
@@ -86,5 +141,26 @@ def test_bench_peers_beat_random_sampling_below_the_space_size(bench, random_sam
     ours = np.array([bench.run_one(CONV, label, s, 100)["curve"][-1] for s in PEER_SEEDS])
     rand = random_sampling_100
     assert np.median(ours) >= np.median(rand), (ours, rand)
+    if label in NEW_PEERS:
+        # the strong peers must search, not just keep up: ahead of random in the mean
+        assert np.mean(ours) > np.mean(rand) + 0.01, (ours, rand)
     if label == "optuna-tpe":
         assert (ours >= 0.98).sum() >= 6 and (rand >= 0.98).sum() <= 3, (ours, rand)
+
+
+@pytest.mark.parametrize("label", ["kt-basinhopping", "smac", "optuna-gp"])
+def test_model_and_local_peers_descend_a_bowl_below_random(bench, tmp_path, label):
+    """The harness hands each peer the space's structure (knob values in order): on a
+    convex 12^3 space, basin hopping, SMAC3 and Optuna's GP reach the
+    optimum within the budget in most seeds, where random sampling reaches it in at
+    most one of the same seeds. SMAC3 (about 50 s a run) and the GP sampler (torch) are
+    in the bench extra, not in CI's test install: there this test skips them."""
+    if not _peer_available(label):
+        pytest.skip(f"{label} needs the bench extra (smac; torch for Optuna's GPSampler)")
+    _bowl(tmp_path)
+    path = str(tmp_path / "bowl.json")
+    seeds = range(3) if label in ("smac", "optuna-gp") else PEER_SEEDS
+    ours = [bench.run_one(path, label, s, 100)["trials_to_opt"] for s in seeds]
+    rand = [bench.run_one(path, "kt-random_sample", s, 100)["trials_to_opt"] for s in seeds]
+    assert sum(t <= 100 for t in ours) > len(ours) / 2, (ours, rand)
+    assert sum(t <= 100 for t in rand) <= 1 and np.median(ours) < np.median(rand), (ours, rand)

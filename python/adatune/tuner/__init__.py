@@ -6,6 +6,7 @@ Knows nothing of how a candidate is built: tuners hand ``MeasureInput`` s to any
 from .callbacks import LogToFile, ProgressBar, log_to_file, progress_bar
 from .cost_model import CostModel, ForestCostModel, records_to_training
 from .epsilon import DEFAULT_EPS_RANGE, EpsilonPolicy, FixedEpsilon, UncertaintyEpsilon
+from .droplet import DropletTuner
 from .exhaustive import ExhaustiveOptimizer
 from .forest import ForestEI, expected_improvement
 from .ga import GATuner
@@ -22,7 +23,7 @@ from .xgb_tuner import XGBTuner
 __all__ = [
     "ExhaustiveOptimizer", "RFEI_EPS_RANGE",
     "Tuner", "TuneSummary", "throughput",
-    "RandomTuner", "GridSearchTuner", "GATuner", "ModelBasedTuner", "XGBTuner", "RFEITuner",
+    "RandomTuner", "GridSearchTuner", "GATuner", "DropletTuner", "ModelBasedTuner", "XGBTuner", "RFEITuner",
     "CostModel", "ForestCostModel", "XGBoostCostModel", "records_to_training",
     "ForestEI", "expected_improvement",
     "EpsilonPolicy", "FixedEpsilon", "UncertaintyEpsilon", "DEFAULT_EPS_RANGE",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from .droplet import DropletTuner
 from .ga import GATuner
 from .grid_tuner import GridSearchTuner
 from .random_tuner import RandomTuner
@@ -25,6 +26,7 @@ TUNERS: Dict[str, Callable[..., Tuner]] = {
     "ga": GATuner,
     "random": RandomTuner,
     "grid": GridSearchTuner,
+    "droplet": DropletTuner,
 }
 
 
