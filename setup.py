@@ -88,7 +88,9 @@ setup(
         # threadpoolctl: tests/test_numpy_reference.py reads the numpy child's OpenBLAS
         # kernel with it (scikit-learn pulls it in too, but only as its own dependency).
         "test": ["pytest>=7", "hypothesis>=6", "pytest-timeout>=2.1", "threadpoolctl>=3.1"],
-        "bench": ["pandas>=2.0", "kernel_tuner==1.5.0", "optuna>=4.0"],
+        # bench/replay.py's peers (tests/test_replay_budget.py checks them); Optuna's
+        # GPSampler also needs torch (the models extra), without which it is skipped.
+        "bench": ["pandas>=2.0", "kernel_tuner==1.5.0", "optuna>=4.0", "smac==2.4.1"],
         # bench/models.py only (the test suite needs none of it). torch 2.13.0 is the CPU
         # build this machine's pip takes from disk; a newer one pulls a 5.5 GB CUDA build.
         "models": ["onnxruntime>=1.17", "torch==2.13.0"],

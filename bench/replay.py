@@ -5,8 +5,10 @@ optimum is known and a tuner's progress is exact. Inputs (any number, any mix):
 
 * Kernel Tuner cache files (``../shared/data/kernel_tuner/*/*.json.gz``, GPU
   convolution and pnpoly from AutoTuningAssociation/benchmark_hub, MIT);
-* exhaustive AutoTVM v0.1/v0.2 logs, e.g. ``bench/data/*.json`` (adatune's CPU
-  templates brute-forced on this machine by ``bench/gen_exhaustive_logs.py``).
+* exhaustive AutoTVM v0.1/v0.2 logs, e.g. ``bench/data/*.json`` and
+  ``bench/data/network/*.json.gz`` (adatune's CPU templates brute-forced on this machine
+  by ``bench/gen_exhaustive_logs.py``; the second set: layers of ResNet-18/50,
+  MobileNetV2 and BERT-base for the host's AVX-512 target).
 
 Each file becomes a :class:`adatune.measure.ReplaySpace`; our tuners measure through a
 :class:`adatune.measure.ReplayRunner` (batches of 8, as a real runner). Compared on the
@@ -69,7 +71,8 @@ from adatune.tuner import UncertaintyEpsilon, create_tuner  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 DEFAULT_SPACES = (sorted(glob.glob(os.path.join(SHARED, "kernel_tuner", "*", "*.json.gz")))
-                  + sorted(glob.glob(os.path.join(ROOT, "bench", "data", "*.json"))))
+                  + sorted(glob.glob(os.path.join(ROOT, "bench", "data", "*.json")))
+                  + sorted(glob.glob(os.path.join(ROOT, "bench", "data", "network", "*.json.gz"))))
 
 OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-dynamic": ("rfei", {}),
