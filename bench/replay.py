@@ -15,7 +15,8 @@ Each file becomes a :class:`adatune.measure.ReplaySpace`; our tuners measure thr
 same spaces, seeds and budgets:
 
 * ours: ``random``, ``grid``, ``ga``, ``xgb-reg``, ``xgb-rank`` (AutoTVM's XGBoost
-  tuner), ``droplet`` (AutoTVM's DropletSearch, ``tuner="droplet"``), ``rfei-fixed``
+  tuner), ``droplet`` (AutoTVM's DropletSearch, ``tuner="droplet"``, from a start drawn
+  with the seed: from its fixed default start every seed walks one path), ``rfei-fixed``
   (random forest + EI, epsilon 0.05), ``rfei-dynamic`` (uncertainty-aware epsilon, the
   default ``RFEITuner``);
 * Kernel Tuner 1.5 in simulation mode (``kt-<strategy>``, :data:`KT_STRATEGIES`: its
@@ -82,7 +83,7 @@ OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "ga": ("ga", {}),
     "random": ("random", {}),
     "grid": ("grid", {}),
-    "droplet": ("droplet", {}),
+    "droplet": ("droplet", {"start_position": "random"}),
 }
 # Ablations (not run by default; name them in --tuners): what the tuner defaults buy.
 # The earlier ones are pinned to the defaults they were run against (plan 64, epsilon in

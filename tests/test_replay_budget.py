@@ -151,16 +151,28 @@ def test_bench_peers_beat_random_sampling_below_the_space_size(bench, random_sam
 @pytest.mark.parametrize("label", ["kt-basinhopping", "smac", "optuna-gp"])
 def test_model_and_local_peers_descend_a_bowl_below_random(bench, tmp_path, label):
     """The harness hands each peer the space's structure (knob values in order): on a
-    convex 12^3 space, basin hopping, SMAC3 and Optuna's GP reach the
-    optimum within the budget in most seeds, where random sampling reaches it in at
-    most one of the same seeds. SMAC3 (about 50 s a run) and the GP sampler (torch) are
-    in the bench extra, not in CI's test install: there this test skips them."""
+    convex 12^3 space, basin hopping and Optuna's GP reach the optimum within the budget
+    in most seeds, where random sampling reaches it in at most one of the same seeds.
+
+    SMAC3 is not reproducible given its seed (the same seed reached the optimum at trial
+    39 in one run and not within 100 in the next), and reaches it in about half of its
+    runs: for it the test asks for the optimum in at least one of three seeds and a
+    best-at-100 clearly above random's on the same seeds (measured: 0.83 to 1.0, where
+    random gets 0.43 to 0.69 on these seeds). SMAC3 (about 20 s a run) is in the bench
+    extra that ``make install`` installs; Optuna's GP sampler needs torch, which the
+    test install leaves out: there its case skips."""
     if not _peer_available(label):
         pytest.skip(f"{label} needs the bench extra (smac; torch for Optuna's GPSampler)")
     _bowl(tmp_path)
     path = str(tmp_path / "bowl.json")
     seeds = range(3) if label in ("smac", "optuna-gp") else PEER_SEEDS
-    ours = [bench.run_one(path, label, s, 100)["trials_to_opt"] for s in seeds]
-    rand = [bench.run_one(path, "kt-random_sample", s, 100)["trials_to_opt"] for s in seeds]
-    assert sum(t <= 100 for t in ours) > len(ours) / 2, (ours, rand)
-    assert sum(t <= 100 for t in rand) <= 1 and np.median(ours) < np.median(rand), (ours, rand)
+    ours = [bench.run_one(path, label, s, 100) for s in seeds]
+    rand = [bench.run_one(path, "kt-random_sample", s, 100) for s in seeds]
+    hits, rand_hits = ([r["trials_to_opt"] for r in rows] for rows in (ours, rand))
+    assert sum(t <= 100 for t in rand_hits) <= 1, rand_hits
+    if label == "smac":
+        q, rq = ([r["best_at_100"] for r in rows] for rows in (ours, rand))
+        assert min(hits) <= 100 and np.mean(q) > np.mean(rq) + 0.1, (hits, q, rq)
+    else:
+        assert sum(t <= 100 for t in hits) > len(hits) / 2, (hits, rand_hits)
+        assert np.median(hits) < np.median(rand_hits), (hits, rand_hits)

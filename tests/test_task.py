@@ -96,9 +96,9 @@ def test_task_facts():
     np.testing.assert_allclose(want, arrays[0] @ arrays[1].T, rtol=1e-6)
     with pytest.raises(ValueError, match="input 1 has shape"):
         task.reference([arrays[0], arrays[0]])
-    with pytest.raises(ValueError, match="args must be a list or tuple"):
+    with pytest.raises(TypeError, match="args must be a list or tuple"):
         T.create("dense", "16,32,8")
-    with pytest.raises(ValueError, match="ints, floats, strings"):
+    with pytest.raises(TypeError, match="ints, floats, strings"):
         T.create("dense", (16, object(), 8))
 
 
@@ -110,7 +110,7 @@ def test_config_forms_agree():
     assert task.config(index) == entity
     assert task.config(entity.to_json_dict()) == entity
     assert task.config({"entity": entity.to_json_dict()["entity"]}).index == index
-    with pytest.raises(ValueError, match="cannot turn"):
+    with pytest.raises(TypeError, match="cannot turn"):
         task.config(1.5)
     with pytest.raises(ValueError):
         task.config(len(space))

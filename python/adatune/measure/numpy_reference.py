@@ -39,7 +39,7 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, NoReturn, Optional, Sequence
 
 from .._checks import check_bool, check_callable, check_number, check_positive_int
-from ..errors import AdatuneError
+from ..errors import AdatuneError, ArgumentError
 
 __all__ = ["NumpyReference", "NumpyReferenceError", "alternate", "reference_env",
            "HANDICAP_VARIABLES", "THREAD_VARIABLES"]
@@ -411,7 +411,7 @@ def _child_main() -> int:
             elif op == "quit":
                 return 0
             else:
-                raise ValueError(f"unknown op {op!r}")
+                raise ArgumentError(f"unknown op {op!r}")
             reply = {"ok": True, "value": value}
         except Exception as err:  # noqa: BLE001 - reported to the parent, the child keeps serving
             reply = {"ok": False, "error": f"{type(err).__name__}: {err}"}

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .._checks import check_positive_int
 from ..errors import ArgumentError, NoRecordError, RecordError
 from ..records import ReadSummary, format_of, get_format, read_records
 from ..space import ConfigSpace
@@ -101,7 +102,7 @@ class ReplaySpace:
     def __init__(self, name: str, args: Sequence[Any], target: str, config_space: Any,
                  entries: Dict[int, ReplayEntry], source: str = ""):
         if not entries:
-            raise ValueError(f"{source or name}: no recorded configs")
+            raise ArgumentError(f"{source or name}: no recorded configs")
         self.name = name
         self.args = tuple(args)
         self.target = target
@@ -111,7 +112,7 @@ class ReplaySpace:
         self.flop = 0.0
         ok = [e.cost for e in entries.values() if e.ok]
         if not ok:
-            raise ValueError(f"{source or name}: every recorded config failed; nothing to replay")
+            raise ArgumentError(f"{source or name}: every recorded config failed; nothing to replay")
         self.optimum_cost = min(ok)
         self.optimum_index = min((i for i, e in entries.items() if e.ok), key=lambda i: entries[i].cost)
 
@@ -287,10 +288,8 @@ class ReplayRunner:
                  n_parallel: int = 8, seed: Optional[int] = None):
         if not isinstance(space, ReplaySpace):
             space = ReplaySpace.load(space)
-        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-            raise ValueError(f"ReplayRunner: repeats must be an int >= 1, got {repeats!r}")
-        if isinstance(n_parallel, bool) or not isinstance(n_parallel, int) or n_parallel < 1:
-            raise ValueError(f"ReplayRunner: n_parallel must be an int >= 1, got {n_parallel!r}")
+        repeats = check_positive_int(repeats, "repeats", "ReplayRunner")
+        n_parallel = check_positive_int(n_parallel, "n_parallel", "ReplayRunner")
         self.space = space
         self.noise = bool(noise)
         self.repeats = repeats
@@ -311,7 +310,7 @@ class ReplayRunner:
             idx = int(inp.config.index)
             entry = self.space.entries.get(idx)
             if entry is None:
-                raise ValueError(f"ReplayRunner: config {idx} was not recorded in {self.space.source}")
+                raise ArgumentError(f"ReplayRunner: config {idx} was not recorded in {self.space.source}")
             self.simulated_time += entry.charge
             self.n_measured += 1
             if not entry.ok:

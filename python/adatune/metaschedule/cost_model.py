@@ -21,6 +21,7 @@ from tvm.s_tir.meta_schedule.cost_model import PyCostModel
 
 from ..tuner.forest import ForestEI
 from .._checks import check_positive_int
+from ..errors import ArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def aggregate_store_features(per_store: np.ndarray) -> np.ndarray:
     """One vector per candidate from its ``(n_stores, 164)`` rows: means, maxima, count."""
     per_store = np.asarray(per_store, dtype=np.float64)
     if per_store.ndim != 2:
-        raise ValueError(f"per-store features must be 2-D, got shape {per_store.shape}")
+        raise ArgumentError(f"per-store features must be 2-D, got shape {per_store.shape}")
     width = per_store.shape[1]
     if len(per_store) == 0:
         return np.zeros(2 * width + 1)
@@ -119,7 +120,7 @@ class RFEICostModel(PyCostModel):
 
     def update(self, context: Any, candidates: List[Any], results: List[Any]) -> None:
         if len(candidates) != len(results):
-            raise ValueError(f"RFEICostModel.update: {len(candidates)} candidates but "
+            raise ArgumentError(f"RFEICostModel.update: {len(candidates)} candidates but "
                              f"{len(results)} results")
         if not candidates:
             return
@@ -161,7 +162,7 @@ class RFEICostModel(PyCostModel):
     def mean_std(self, context: Any, candidates: List[Any]) -> Tuple[np.ndarray, np.ndarray]:
         """The forest's mean and per-tree spread (normalised throughput) of the candidates."""
         if not self._fitted:
-            raise ValueError("RFEICostModel: not fitted yet (fewer than num_warmup_samples results)")
+            raise ArgumentError("RFEICostModel: not fitted yet (fewer than num_warmup_samples results)")
         return self.forest.predict(self.features(context, candidates))
 
     def save(self, path: str) -> None:
@@ -177,9 +178,9 @@ class RFEICostModel(PyCostModel):
             try:
                 state = pickle.load(f)
             except Exception as err:
-                raise ValueError(f"RFEICostModel.load: {path} is not a saved RFEICostModel: {err}") from None
+                raise ArgumentError(f"RFEICostModel.load: {path} is not a saved RFEICostModel: {err}") from None
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise ValueError(f"RFEICostModel.load: {path} is not a saved RFEICostModel")
+            raise ArgumentError(f"RFEICostModel.load: {path} is not a saved RFEICostModel")
         self._data = state["data"]
         self.forest = state["forest"]
         self._fitted = state["fitted"]

@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 
 from ..measure.evaluator import time_adaptive
 from .._checks import check_number
+from ..errors import ArgumentError, ArgumentTypeError
 from ..measure.policy import validate_policy
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class AdaptiveEvaluator:
             session = None
             rt_mod, device, config, repeated_args = call_args
         else:
-            raise TypeError(f"AdaptiveEvaluator takes 4 (local) or 5 (RPC) arguments, "
+            raise ArgumentTypeError(f"AdaptiveEvaluator takes 4 (local) or 5 (RPC) arguments, "
                             f"got {len(call_args)}")
         flush = self.flush_cache or bool(getattr(config, "enable_cpu_cache_flush", False))
         func_name = getattr(rt_mod, "entry_name", None) or "main"
@@ -86,16 +87,16 @@ class AdaptiveEvaluator:
 
 def _evaluator(evaluator: Optional[AdaptiveEvaluator], options: dict) -> AdaptiveEvaluator:
     if evaluator is not None and options:
-        raise ValueError("pass either evaluator= or evaluator options "
+        raise ArgumentError("pass either evaluator= or evaluator options "
                          f"({', '.join(sorted(options))}), not both")
     if evaluator is not None:
         if not isinstance(evaluator, AdaptiveEvaluator):
-            raise ValueError(f"evaluator must be an AdaptiveEvaluator, got {type(evaluator).__name__}")
+            raise ArgumentTypeError(f"evaluator must be an AdaptiveEvaluator, got {type(evaluator).__name__}")
         return evaluator
     known = {f.name for f in dataclasses.fields(AdaptiveEvaluator)}
     unknown = set(options) - known
     if unknown:
-        raise ValueError(f"unknown evaluator option(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise ArgumentError(f"unknown evaluator option(s) {sorted(unknown)}; known: {sorted(known)}")
     return AdaptiveEvaluator(**options)
 
 
@@ -119,8 +120,7 @@ def adaptive_local_runner(timeout_sec: float = 30.0, *, evaluator: Optional[Adap
     """
     from tvm.s_tir.meta_schedule.runner import LocalRunner
 
-    if not timeout_sec > 0:
-        raise ValueError(f"timeout_sec must be > 0, got {timeout_sec!r}")
+    timeout_sec = check_number(timeout_sec, "timeout_sec", "adaptive_local_runner", low=0.0, low_open=True)
     return LocalRunner(timeout_sec=timeout_sec,
                        f_run_evaluator=_evaluator(evaluator, evaluator_options))
 
@@ -147,10 +147,11 @@ def adaptive_rpc_runner(tracker: str, key: str, *, timeout_sec: float = 30.0, ma
     from ..measure.rpc import parse_address
 
     host, port = parse_address(tracker, "tracker")
+    if not isinstance(key, str):
+        raise ArgumentTypeError(f"adaptive_rpc_runner: key must be a str, got {key!r}")
     if not key:
-        raise ValueError("key must name the RPC device key, got an empty string")
-    if not timeout_sec > 0:
-        raise ValueError(f"timeout_sec must be > 0, got {timeout_sec!r}")
+        raise ArgumentError("adaptive_rpc_runner: key must name the RPC device key, got an empty string")
+    timeout_sec = check_number(timeout_sec, "timeout_sec", "adaptive_rpc_runner", low=0.0, low_open=True)
     config = RPCConfig(tracker_host=host, tracker_port=port, tracker_key=key,
                        session_timeout_sec=int(max(1, round(timeout_sec))))
     return RPCRunner(rpc_config=config, max_workers=max_workers,

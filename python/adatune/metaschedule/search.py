@@ -28,6 +28,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.search_strategy import PySearchStrategy
 
 from .._checks import check_fraction, check_int
+from ..errors import ArgumentError, ArgumentTypeError
 from ..tuner.epsilon import DEFAULT_EPS_RANGE, FixedEpsilon, UncertaintyEpsilon
 from ..tuner.planner import Planner
 
@@ -101,7 +102,7 @@ class DynamicEpsilonSearch(PySearchStrategy):
     def set_uncertainty_model(self, model: Any) -> None:
         """Use ``model`` (an :class:`RFEICostModel` or None) to set epsilon; kept by ``clone``."""
         if model is not None and not all(hasattr(model, a) for a in ("fitted", "features", "forest")):
-            raise ValueError(f"uncertainty_model must be an RFEICostModel, got {type(model).__name__}")
+            raise ArgumentTypeError(f"uncertainty_model must be an RFEICostModel, got {type(model).__name__}")
         self.uncertainty_model = model
         self._params["uncertainty_model"] = model
 
@@ -131,7 +132,7 @@ class DynamicEpsilonSearch(PySearchStrategy):
     def pre_tuning(self, max_trials: int, num_trials_per_iter: int, design_spaces: List[Any],
                    database: Any = None, cost_model: Any = None) -> None:
         if self._evo is None:
-            raise ValueError("DynamicEpsilonSearch: not initialized with a TuneContext")
+            raise ArgumentError("DynamicEpsilonSearch: not initialized with a TuneContext")
         self._reset()
         self._max_trials = int(max_trials)
         self._per_iter = int(num_trials_per_iter)

@@ -14,7 +14,8 @@ import logging
 from typing import Any, Iterator, Optional, Union
 
 from ._intrin import skip_tensor_intrin_import
-from .._checks import check_bool, check_positive_int
+from .._checks import check_bool, check_choice, check_positive_int
+from ..errors import ArgumentError, ArgumentTypeError
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,12 @@ def _check_target(target: Any):
     try:
         target = target if isinstance(target, tvm.target.Target) else tvm.target.Target(target)
     except Exception as err:
-        raise ValueError(f"target: cannot parse {target!r}: {err}") from None
+        raise ArgumentError(f"target: cannot parse {target!r}: {err}") from None
     if target.kind.name not in SUPPORTED_TARGET_KINDS:
-        raise ValueError(f"target: kind {target.kind.name!r} is not supported by MetaSchedule tuning "
+        raise ArgumentError(f"target: kind {target.kind.name!r} is not supported by MetaSchedule tuning "
                          f"here; use one of {', '.join(SUPPORTED_TARGET_KINDS)}")
     if target.kind.name == "llvm" and target.attrs.get("num-cores") is None:
-        raise ValueError("target: an llvm target needs 'num-cores' for MetaSchedule, e.g. "
+        raise ArgumentError("target: an llvm target needs 'num-cores' for MetaSchedule, e.g. "
                          "tvm.target.Target({'kind': 'llvm', 'num-cores': 2})")
     return target
 
@@ -83,9 +84,9 @@ def _normalize_mod(mod: Any):
         mod = tvm.IRModule({"main": mod.with_attr("global_symbol", "main")
                             if not mod.attrs or "global_symbol" not in mod.attrs else mod})
     if not isinstance(mod, tvm.IRModule):
-        raise ValueError(f"mod must be a tvm.IRModule or tirx.PrimFunc, got {type(mod).__name__}")
+        raise ArgumentTypeError(f"mod must be a tvm.IRModule or tirx.PrimFunc, got {type(mod).__name__}")
     if count_tunable_blocks(mod) == 0:
-        raise ValueError("mod has no tunable blocks: none of its PrimFuncs computes anything "
+        raise ArgumentError("mod has no tunable blocks: none of its PrimFuncs computes anything "
                          "(only the root block)")
     return mod
 
@@ -97,12 +98,10 @@ def _make_parts(cost_model, strategy, runner, builder, min_converge_coef, seed, 
     from .search import DynamicEpsilonSearch
 
     if isinstance(cost_model, str):
-        if cost_model not in _COST_MODELS:
-            raise ValueError(f"cost_model must be one of {_COST_MODELS} or a CostModel, got {cost_model!r}")
+        check_choice(cost_model, "cost_model", _COST_MODELS)
         cost_model = RFEICostModel(seed=seed) if cost_model == "rfei" else cost_model
     if isinstance(strategy, str):
-        if strategy not in _STRATEGIES:
-            raise ValueError(f"strategy must be one of {_STRATEGIES} or a SearchStrategy, got {strategy!r}")
+        check_choice(strategy, "strategy", _STRATEGIES)
         strategy = DynamicEpsilonSearch(seed=seed) if strategy == "dynamic-eps" else strategy
     if isinstance(strategy, DynamicEpsilonSearch) and isinstance(cost_model, RFEICostModel) \
             and strategy.uncertainty_model is None:
@@ -226,13 +225,13 @@ def tune_relax(mod: Any, params: Optional[dict], target: Any, work_dir: str, max
     if isinstance(mod, relax.Function):
         mod = tvm.IRModule({"main": mod})
     if not isinstance(mod, tvm.IRModule):
-        raise ValueError(f"mod must be a tvm.IRModule or relax.Function, got {type(mod).__name__}")
+        raise ArgumentError(f"mod must be a tvm.IRModule or relax.Function, got {type(mod).__name__}")
     if legalize:
         mod = relax.transform.LegalizeOps()(mod)
     if not any(isinstance(f, tirx.PrimFunc) for _, f in mod.functions_items()):
-        raise ValueError("mod has no TIR functions to tune (pass legalize=True, or lower it first)")
+        raise ArgumentError("mod has no TIR functions to tune (pass legalize=True, or lower it first)")
     if count_tunable_blocks(mod) == 0:
-        raise ValueError("mod has no tunable blocks in its TIR functions")
+        raise ArgumentError("mod has no tunable blocks in its TIR functions")
     with skip_tensor_intrin_import(target), _unnamed_handlers_detached():
         own_builder = builder is None
         cost_model, strategy, runner, builder = _make_parts(

@@ -14,6 +14,7 @@ import re
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
+from ..errors import ArgumentError
 
 __all__ = ["get_workload", "workload_names", "reference"]
 
@@ -93,7 +94,7 @@ def _parse(name: str) -> Tuple[str, Callable, Tuple[int, ...]]:
     m = re.fullmatch(r"softmax-(\d+)x(\d+)", name)
     if m:
         return "softmax", _softmax, (int(m.group(1)), int(m.group(2)))
-    raise ValueError(f"unknown workload {name!r}; known forms: {', '.join(workload_names())}")
+    raise ArgumentError(f"unknown workload {name!r}; known forms: {', '.join(workload_names())}")
 
 
 def workload_names() -> List[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
 import numpy as np
+from ..errors import ArgumentTypeError
 
 __all__ = ["KernelUse", "lower_model", "vector_erf_tanh", "rewrite_calls", "kernel_uses", "with_kernels", "compile_model", "run_model"]
 
@@ -206,4 +207,4 @@ def _flatten(value: Any) -> List[np.ndarray]:
         for item in value:
             out.extend(_flatten(item))
         return out
-    raise TypeError(f"model output of unexpected type {type(value).__name__}")
+    raise ArgumentTypeError(f"model output of unexpected type {type(value).__name__}")

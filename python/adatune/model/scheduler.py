@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from .._checks import check_fraction, check_positive_int
+from ..errors import ArgumentError
 
 __all__ = ["TaskScheduler", "TaskState"]
 
@@ -63,7 +64,7 @@ class TaskScheduler:
 
     def __init__(self, weights: Sequence[float], alpha: float = 0.2, window: int = 3, patience: int = 3):
         if not weights:
-            raise ValueError("TaskScheduler: no tasks")
+            raise ArgumentError("TaskScheduler: no tasks")
         self.tasks = [TaskState(float(w)) for w in weights]
         self.alpha = check_fraction(alpha, "alpha", "TaskScheduler")
         self.window = check_positive_int(window, "window", "TaskScheduler")

@@ -30,6 +30,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from .._checks import check_bool, check_choice, check_fraction, check_positive_int, check_seed
+from .._seeding import sub_seed
 from ..errors import AdatuneError, ArgumentError, ArgumentTypeError
 from .build import compile_model, kernel_uses, lower_model, run_model, with_kernels
 from .default_schedule import default_schedule
@@ -421,12 +422,18 @@ def _make_tasks(kernels: List[ModelKernel], shares: Dict[str, float], min_share:
         shared = _SharedBuilder(builder, len(ms_kernels))
         for k in ms_kernels:
             tuner_ms = MetaScheduleKernelTuner(k.use.func, target, os.path.join(work_dir, "ms", k.name),
-                                               shared, runner, seed=seed if isinstance(seed, int) else None,
+                                               shared, runner, seed=_ms_seed(seed),
                                                confirm=confirm)
             tasks.append(MetaScheduleTask(k, tuner_ms))
     # Heaviest first: the warm-up round reaches the tasks that matter before a small budget ends.
     tasks.sort(key=lambda t: -sum(shares.get(k.name, 0.0) for k in t.kernels))
     return tasks
+
+
+def _ms_seed(seed: Any) -> Optional[int]:
+    """MetaSchedule takes an int seed: a Generator gives one drawn from it (reproducible
+    with the Generator), an int stays itself."""
+    return sub_seed(seed, 0) if isinstance(seed, np.random.Generator) else seed
 
 
 class _SharedBuilder:

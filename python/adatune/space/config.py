@@ -16,7 +16,8 @@ import numpy as np
 
 from .knobs import AnnotateKnob, ChoiceKnob, Knob, ReorderKnob, SplitKnob
 from .rebuild import knobs_from_records
-from .._checks import check_int
+from .._checks import check_callable, check_int
+from ..errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["ConfigSpace", "ConfigEntity", "ENUMERATE_LIMIT", "space_from_records"]
 
@@ -64,7 +65,7 @@ class ConfigSpace:
         old = self._knobs.get(knob.name)
         if old is not None:
             if not old.same_as(knob):
-                raise ValueError(f"knob {knob.name!r} is already defined with different candidates")
+                raise ArgumentError(f"knob {knob.name!r} is already defined with different candidates")
             return old.entity(0)
         self._knobs[knob.name] = knob
         self._radices = self._strides = None
@@ -91,8 +92,7 @@ class ConfigSpace:
 
     def add_constraint(self, predicate: Callable[["ConfigEntity"], bool]) -> None:
         """Mark configs invalid when ``predicate(entity)`` is false; samplers skip them."""
-        if not callable(predicate):
-            raise ValueError(f"add_constraint: predicate must be callable, got {predicate!r}")
+        check_callable(predicate, "predicate", "add_constraint")
         if predicate not in self._constraints:
             self._constraints.append(predicate)
 
@@ -143,12 +143,7 @@ class ConfigSpace:
         return list(self._layout()[0])
 
     def _check_index(self, index: Any) -> int:
-        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
-            raise ValueError(f"config index must be an int, got {index!r}")
-        index = int(index)
-        if not 0 <= index < self.n_configs:
-            raise ValueError(f"config index {index} out of range [0, {self.n_configs})")
-        return index
+        return check_int(index, "config index", low=0, high=self.n_configs - 1)
 
     def digits(self, index: int) -> List[int]:
         """Per-knob candidate positions of ``index`` (first knob least significant)."""
@@ -162,11 +157,11 @@ class ConfigSpace:
     def from_digits(self, digits: Sequence[int]) -> int:
         radices, strides = self._layout()
         if len(digits) != len(radices):
-            raise ValueError(f"expected {len(radices)} digits, got {len(digits)}")
+            raise ArgumentError(f"expected {len(radices)} digits, got {len(digits)}")
         idx = 0
         for d, r, s in zip(digits, radices, strides):
             if not 0 <= int(d) < r:
-                raise ValueError(f"digit {d} out of range [0, {r})")
+                raise ArgumentError(f"digit {d} out of range [0, {r})")
             idx += int(d) * s
         return idx
 
@@ -185,23 +180,23 @@ class ConfigSpace:
             pairs = [(name, e.to_json()) for name, e in entity.items()]
         else:
             if not isinstance(entity, (list, tuple)):
-                raise ValueError(f"entity must be a list of [name, kind, value], got {entity!r}")
+                raise ArgumentError(f"entity must be a list of [name, kind, value], got {entity!r}")
             pairs = []
             for item in entity:
                 if not isinstance(item, (list, tuple)) or len(item) != 3:
-                    raise ValueError(f"entity item must be [name, kind, value], got {item!r}")
+                    raise ArgumentError(f"entity item must be [name, kind, value], got {item!r}")
                 name, kind, value = item
                 knob = self._knobs.get(name)
                 if knob is not None and knob.kind != kind:
-                    raise ValueError(f"knob {name!r} is {knob.kind!r} in the space but {kind!r} in the entity")
+                    raise ArgumentError(f"knob {name!r} is {knob.kind!r} in the space but {kind!r} in the entity")
                 pairs.append((name, value))
         seen = dict(pairs)
         if len(seen) != len(pairs):
-            raise ValueError(f"entity names a knob twice: {[n for n, _ in pairs]}")
+            raise ArgumentError(f"entity names a knob twice: {[n for n, _ in pairs]}")
         missing = [n for n in self._knobs if n not in seen]
         extra = [n for n in seen if n not in self._knobs]
         if missing or extra:
-            raise ValueError(f"entity does not match the space: missing {missing}, unknown {extra}")
+            raise ArgumentError(f"entity does not match the space: missing {missing}, unknown {extra}")
         return self.from_digits([k.index_of(seen[n]) for n, k in self._knobs.items()])
 
     # ------------------------------------------------------------------ validity
@@ -320,7 +315,7 @@ class ConfigSpace:
             return [self.random_neighbor(i, gen) for i in idx]
         arr = np.asarray(idx, dtype=np.int64)
         if arr.min() < 0 or arr.max() >= total:
-            raise ValueError(f"random_neighbors: index out of range [0, {total})")
+            raise ArgumentError(f"random_neighbors: index out of range [0, {total})")
         rad = np.asarray(radices, dtype=np.int64)
         strd = np.asarray(strides, dtype=np.int64)
         k = movable[gen.integers(movable.size, size=arr.size)]
@@ -350,7 +345,7 @@ class ConfigSpace:
         total = self.n_configs
         for i in idx:
             if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not 0 <= i < total:
-                raise ValueError(f"features: bad config index {i!r} (space has {total} configs)")
+                raise ArgumentError(f"features: bad config index {i!r} (space has {total} configs)")
         if total < _INT64_SAFE:
             arr = np.asarray(idx, dtype=np.int64)
             digit_cols = [(arr // s) % r for r, s in zip(radices, strides)]
@@ -377,7 +372,7 @@ class ConfigSpace:
     # ------------------------------------------------------------------ misc
     def __iter__(self):
         # Iterating would enumerate; make the accident loud instead of silently slow.
-        raise TypeError("ConfigSpace is not iterable; use range(space.n_configs) with space.get(i), "
+        raise ArgumentTypeError("ConfigSpace is not iterable; use range(space.n_configs) with space.get(i), "
                         "or space.sample(n)")
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -456,16 +451,16 @@ class ConfigEntity:
         Accepts the v0.2 keys (``index``, ``entity``) and the v0.1 ones (``i``, ``e``).
         """
         if not isinstance(d, Mapping):
-            raise ValueError(f"config must be a JSON object, got {type(d).__name__}")
+            raise ArgumentError(f"config must be a JSON object, got {type(d).__name__}")
         entity = d.get("entity", d.get("e"))
         if entity is None:
-            raise ValueError(f"config has no 'entity' (or 'e') field: keys {sorted(d)}")
+            raise ArgumentError(f"config has no 'entity' (or 'e') field: keys {sorted(d)}")
         return space.get(space.index_of(entity))
 
     def features(self) -> np.ndarray:
         """Knob features of this config (needs the space; see :meth:`ConfigSpace.features`)."""
         if self.space is None:
-            raise ValueError("this ConfigEntity has no space attached (it was unpickled); "
+            raise ArgumentError("this ConfigEntity has no space attached (it was unpickled); "
                              "use space.features([entity.index])")
         return self.space.features([self.index])[0]
 

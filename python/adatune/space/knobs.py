@@ -23,7 +23,8 @@ import numbers
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from .._checks import check_positive_int
+from .._checks import check_choice, check_positive_int
+from ..errors import ArgumentError
 
 __all__ = [
     "Knob",
@@ -42,16 +43,14 @@ __all__ = [
 
 def factors_of(n: int) -> List[int]:
     """All divisors of ``n`` in increasing order."""
-    if n < 1:
-        raise ValueError(f"factors_of: n must be >= 1, got {n}")
+    n = check_positive_int(n, "n", "factors_of")
     small = [i for i in range(1, math.isqrt(n) + 1) if n % i == 0]
     return sorted(set(small) | {n // i for i in small})
 
 
 def powers_of_two(n: int) -> List[int]:
     """Powers of two ``1, 2, 4, ...`` not larger than ``n``."""
-    if n < 1:
-        raise ValueError(f"powers_of_two: n must be >= 1, got {n}")
+    n = check_positive_int(n, "n", "powers_of_two")
     return [1 << k for k in range(n.bit_length())]
 
 
@@ -82,7 +81,7 @@ class SplitEntity:
         if -1 not in self.size:
             return list(self.size)
         if self.extent is None:
-            raise ValueError("SplitEntity.factors: the loop extent is unknown, cannot resolve -1")
+            raise ArgumentError("SplitEntity.factors: the loop extent is unknown, cannot resolve -1")
         known = math.prod(s for s in self.size if s != -1)
         return [-(-self.extent // known) if s == -1 else s for s in self.size]
 
@@ -145,7 +144,7 @@ class ReorderEntity:
     def apply(self, sch: Any, loops: Sequence[Any]) -> None:
         """Reorder ``loops`` on a ``tvm.s_tir.Schedule`` following :attr:`perm`."""
         if len(loops) != len(self.perm):
-            raise ValueError(f"ReorderEntity.apply: expected {len(self.perm)} loops, got {len(loops)}")
+            raise ArgumentError(f"ReorderEntity.apply: expected {len(self.perm)} loops, got {len(loops)}")
         sch.reorder(*[loops[p] for p in self.perm])
 
     def to_json(self) -> List[int]:
@@ -210,7 +209,7 @@ class Knob:
 
     def __init__(self, name: str):
         if not isinstance(name, str) or not name:
-            raise ValueError(f"knob name must be a non-empty string, got {name!r}")
+            raise ArgumentError(f"knob name must be a non-empty string, got {name!r}")
         self.name = name
         self._table: Optional[np.ndarray] = None
 
@@ -285,10 +284,8 @@ class SplitKnob(Knob):
         owner = f"define_split({name!r})"
         check_positive_int(extent, "extent", owner)
         check_positive_int(num_outputs, "num_outputs", owner)
-        if policy not in ("factors", "power2"):
-            raise ValueError(f"define_split({name!r}): policy must be 'factors' or 'power2', got {policy!r}")
-        if max_factor is not None and (not isinstance(max_factor, numbers.Integral) or max_factor < 1):
-            raise ValueError(f"define_split({name!r}): max_factor must be a positive int, got {max_factor!r}")
+        check_choice(policy, "policy", ("factors", "power2"), owner)
+        check_positive_int(max_factor, "max_factor", owner, allow_none=True)
         self.extent = int(extent)
         self.num_outputs = int(num_outputs)
         self.policy = policy
@@ -329,7 +326,7 @@ class SplitKnob(Knob):
     def index_of(self, value: Any) -> int:
         key = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else None
         if key is None or key not in self._lookup:
-            raise ValueError(f"split knob {self.name!r} (extent {self.extent}, policy {self.policy!r}) "
+            raise ArgumentError(f"split knob {self.name!r} (extent {self.extent}, policy {self.policy!r}) "
                              f"has no candidate {value!r}")
         return self._lookup[key]
 
@@ -357,11 +354,11 @@ class ChoiceKnob(Knob):
     def __init__(self, name: str, candidates: Sequence[Any]):
         super().__init__(name)
         if isinstance(candidates, (str, bytes)) or not isinstance(candidates, Sequence) or len(candidates) == 0:
-            raise ValueError(f"define_knob({name!r}): candidates must be a non-empty list, got {candidates!r}")
+            raise ArgumentError(f"define_knob({name!r}): candidates must be a non-empty list, got {candidates!r}")
         self.candidates = list(candidates)
         frozen = [_freeze(c) for c in self.candidates]
         if len(set(frozen)) != len(frozen):
-            raise ValueError(f"define_knob({name!r}): candidates must be distinct, got {self.candidates!r}")
+            raise ArgumentError(f"define_knob({name!r}): candidates must be distinct, got {self.candidates!r}")
         self._lookup = {f: i for i, f in enumerate(frozen)}
 
     def __len__(self) -> int:
@@ -377,7 +374,7 @@ class ChoiceKnob(Knob):
             alt = _freeze(list(value)) if isinstance(value, tuple) else None
             if alt in self._lookup:
                 return self._lookup[alt]
-            raise ValueError(f"knob {self.name!r} has no candidate {value!r}; candidates: {self.candidates!r}")
+            raise ArgumentError(f"knob {self.name!r} has no candidate {value!r}; candidates: {self.candidates!r}")
         return self._lookup[key]
 
     def _feature_rows(self) -> Any:
@@ -415,23 +412,23 @@ class ReorderKnob(Knob):
         self.policy = policy
         if policy == "all":
             if self.n_axes > self._MAX_ALL_AXES:
-                raise ValueError(f"define_reorder({name!r}): policy 'all' over {n_axes} axes is too large; "
+                raise ArgumentError(f"define_reorder({name!r}): policy 'all' over {n_axes} axes is too large; "
                                  "list the candidates instead")
             perms = list(itertools.permutations(range(self.n_axes)))
         elif policy == "identity":
             perms = [tuple(range(self.n_axes))]
         elif policy == "candidate":
             if not candidates:
-                raise ValueError(f"define_reorder({name!r}): policy 'candidate' needs a non-empty candidates list")
+                raise ArgumentError(f"define_reorder({name!r}): policy 'candidate' needs a non-empty candidates list")
             perms = [tuple(int(p) for p in c) for c in candidates]
             for p in perms:
                 if sorted(p) != list(range(self.n_axes)):
-                    raise ValueError(f"define_reorder({name!r}): {list(p)} is not a permutation of "
+                    raise ArgumentError(f"define_reorder({name!r}): {list(p)} is not a permutation of "
                                      f"range({self.n_axes})")
             if len(set(perms)) != len(perms):
-                raise ValueError(f"define_reorder({name!r}): candidates must be distinct")
+                raise ArgumentError(f"define_reorder({name!r}): candidates must be distinct")
         else:
-            raise ValueError(f"define_reorder({name!r}): policy must be 'all', 'identity' or 'candidate', "
+            raise ArgumentError(f"define_reorder({name!r}): policy must be 'all', 'identity' or 'candidate', "
                              f"got {policy!r}")
         self.candidates: List[Tuple[int, ...]] = perms
         self._lookup = {p: i for i, p in enumerate(perms)}
@@ -445,7 +442,7 @@ class ReorderKnob(Knob):
     def index_of(self, value: Any) -> int:
         key = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else None
         if key is None or key not in self._lookup:
-            raise ValueError(f"reorder knob {self.name!r} has no candidate {value!r}")
+            raise ArgumentError(f"reorder knob {self.name!r} has no candidate {value!r}")
         return self._lookup[key]
 
     def _feature_rows(self) -> Any:
@@ -489,18 +486,18 @@ class AnnotateKnob(Knob):
         self.policy = policy
         if policy == "candidate":
             if not candidates:
-                raise ValueError(f"define_annotate({name!r}): policy 'candidate' needs a non-empty candidates list")
+                raise ArgumentError(f"define_annotate({name!r}): policy 'candidate' needs a non-empty candidates list")
             combos = [tuple(str(a) for a in c) for c in candidates]
             for c in combos:
                 if len(c) != self.n_axes:
-                    raise ValueError(f"define_annotate({name!r}): {list(c)} has {len(c)} entries, "
+                    raise ArgumentError(f"define_annotate({name!r}): {list(c)} has {len(c)} entries, "
                                      f"expected {self.n_axes}")
             if len(set(combos)) != len(combos):
-                raise ValueError(f"define_annotate({name!r}): candidates must be distinct")
+                raise ArgumentError(f"define_annotate({name!r}): candidates must be distinct")
         elif policy in _ANNOTATE_POLICIES:
             combos = list(itertools.product(_ANNOTATE_POLICIES[policy], repeat=self.n_axes))
         else:
-            raise ValueError(f"define_annotate({name!r}): unknown policy {policy!r}; expected one of "
+            raise ArgumentError(f"define_annotate({name!r}): unknown policy {policy!r}; expected one of "
                              f"{sorted(_ANNOTATE_POLICIES) + ['candidate']}")
         self.candidates: List[Tuple[str, ...]] = combos
         self._lookup = {c: i for i, c in enumerate(combos)}
@@ -515,7 +512,7 @@ class AnnotateKnob(Knob):
     def index_of(self, value: Any) -> int:
         key = tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else None
         if key is None or key not in self._lookup:
-            raise ValueError(f"annotate knob {self.name!r} has no candidate {value!r}")
+            raise ArgumentError(f"annotate knob {self.name!r} has no candidate {value!r}")
         return self._lookup[key]
 
     def _feature_rows(self) -> Any:

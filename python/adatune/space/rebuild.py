@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .knobs import AnnotateKnob, ChoiceKnob, Knob, ReorderKnob, SplitKnob, _ANNOTATE_POLICIES, _freeze
 from .._checks import check_int
+from ..errors import ArgumentError
 
 __all__ = ["knobs_from_records"]
 
@@ -36,21 +37,21 @@ _PLACEHOLDER = "__adatune_unseen_{}__"
 
 def _columns(entities: Sequence[Sequence[Sequence[Any]]]) -> Tuple[List[Tuple[str, str]], List[List[Any]]]:
     if not isinstance(entities, Sequence) or len(entities) == 0:
-        raise ValueError("from_records: need at least one logged entity")
+        raise ArgumentError("from_records: need at least one logged entity")
     head = None
     cols: List[List[Any]] = []
     for r, ent in enumerate(entities):
         if not isinstance(ent, (list, tuple)) or not all(isinstance(x, (list, tuple)) and len(x) == 3 for x in ent):
-            raise ValueError(f"from_records: entity #{r} is not a list of [name, kind, value]: {ent!r}")
+            raise ArgumentError(f"from_records: entity #{r} is not a list of [name, kind, value]: {ent!r}")
         sig = [(str(x[0]), str(x[1])) for x in ent]
         if head is None:
             head = sig
             cols = [[] for _ in sig]
             for name, kind in sig:
                 if kind not in ("sp", "ot", "re", "an"):
-                    raise ValueError(f"from_records: knob {name!r} has unknown kind {kind!r}")
+                    raise ArgumentError(f"from_records: knob {name!r} has unknown kind {kind!r}")
         elif sig != head:
-            raise ValueError(f"from_records: entity #{r} has knobs {sig}, entity #0 has {head}")
+            raise ArgumentError(f"from_records: entity #{r} has knobs {sig}, entity #0 has {head}")
         for c, x in zip(cols, ent):
             c.append(x[2])
     return head, cols
@@ -68,13 +69,13 @@ def _split_hypotheses(name: str, values: Sequence[Any], extents: Mapping[str, in
     lcm = 1
     for v in values:
         if not isinstance(v, (list, tuple)) or not v or not all(isinstance(f, numbers.Integral) for f in v):
-            raise ValueError(f"from_records: split {name!r} has a malformed value {v!r}")
+            raise ArgumentError(f"from_records: split {name!r} has a malformed value {v!r}")
         if n_out is None:
             n_out = len(v)
         elif len(v) != n_out:
-            raise ValueError(f"from_records: split {name!r} mixes {n_out} and {len(v)} factors")
+            raise ArgumentError(f"from_records: split {name!r} mixes {n_out} and {len(v)} factors")
         if v[0] != -1 or any(f < 1 for f in v[1:]):
-            raise ValueError(f"from_records: split {name!r} value {list(v)} is not of the form [-1, f1, ...]")
+            raise ArgumentError(f"from_records: split {name!r} value {list(v)} is not of the form [-1, f1, ...]")
         lcm = math.lcm(lcm, math.prod(v[1:]))
     if name in extents:
         yield SplitKnob(name, int(extents[name]), n_out, "factors")
@@ -87,7 +88,7 @@ def _seq_hypotheses(kind: str, name: str, values: Sequence[Any]) -> Iterator[Kno
     distinct = _distinct(values)
     n_axes = len(distinct[0]) if isinstance(distinct[0], (list, tuple)) else None
     if n_axes is None or any(not isinstance(v, (list, tuple)) or len(v) != n_axes for v in distinct):
-        raise ValueError(f"from_records: {kind} knob {name!r} has values of different lengths or types")
+        raise ArgumentError(f"from_records: {kind} knob {name!r} has values of different lengths or types")
     if kind == "re":
         full = ReorderKnob(name, n_axes, "all") if n_axes <= ReorderKnob._MAX_ALL_AXES else None
         if full is not None and len(distinct) == len(full):
@@ -204,12 +205,12 @@ def knobs_from_records(entities: Sequence[Sequence[Sequence[Any]]],
                 knobs.append(next(_seq_hypotheses(kind, name, values)))
         return knobs
     if len(indices) != len(entities):
-        raise ValueError(f"from_records: {len(indices)} indices for {len(entities)} entities")
+        raise ArgumentError(f"from_records: {len(indices)} indices for {len(entities)} entities")
     rest = []
     for r, i in enumerate(indices):
         rest.append(check_int(i, f"index #{r}", "from_records", low=0))
     found = _solve(head, cols, rest, 0, extents)
     if found is None:
-        raise ValueError("from_records: no space layout reproduces the logged indices "
+        raise ArgumentError("from_records: no space layout reproduces the logged indices "
                          f"(knobs {[n for n, _ in head]}); pass the split extents explicitly")
     return found

@@ -11,7 +11,7 @@ import os
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Union
 
-from ..errors import NoRecordError
+from ..errors import ArgumentError, NoRecordError
 
 __all__ = ["ApplyBest", "apply_best", "resolve_best"]
 
@@ -50,7 +50,7 @@ class ApplyBest:
         elif isinstance(records, Mapping):
             bad = [k for k, v in records.items() if not isinstance(v, Record)]
             if bad:
-                raise ValueError(f"apply_best: values of the records dict must be Records, not for {bad[:3]}")
+                raise ArgumentError(f"apply_best: values of the records dict must be Records, not for {bad[:3]}")
             sources = [list(records.values())]
         elif isinstance(records, Iterable):
             items = list(records)
@@ -59,13 +59,13 @@ class ApplyBest:
             elif all(isinstance(r, Record) for r in items):
                 sources = [items]
             else:
-                raise ValueError("apply_best: pass log paths or Records, not a mix of "
+                raise ArgumentError("apply_best: pass log paths or Records, not a mix of "
                                  f"{sorted({type(r).__name__ for r in items})}")
         else:
-            raise ValueError(f"apply_best: cannot read records from {type(records).__name__}")
+            raise ArgumentError(f"apply_best: cannot read records from {type(records).__name__}")
         for src in sources:
             if isinstance(src, (str, os.PathLike)) and not os.path.exists(src):
-                raise ValueError(f"apply_best: log {os.fspath(src)!r} does not exist")
+                raise ArgumentError(f"apply_best: log {os.fspath(src)!r} does not exist")
         self._sources = sources
         self._by_kind: Dict[str, Dict[str, Any]] = {}
 

@@ -118,7 +118,7 @@ def _make_spec(name: str, func: Callable[..., Any], reference: Optional[Callable
         raise ArgumentTypeError(f"template {name!r}: reference must be callable, got {reference!r}")
     kinds = (target_kinds,) if isinstance(target_kinds, str) else tuple(target_kinds)
     if not kinds or not all(isinstance(k, str) and k for k in kinds):
-        raise ValueError(f"template {name!r}: target_kinds must be non-empty strings, got {target_kinds!r}")
+        raise ArgumentError(f"template {name!r}: target_kinds must be non-empty strings, got {target_kinds!r}")
     if not callable(func):
         raise ArgumentTypeError(f"template {name!r}: {func!r} is not callable")
     return TemplateSpec(name, func, reference, num_outputs, kinds)
@@ -128,7 +128,7 @@ def _put(spec: TemplateSpec, override: bool) -> None:
     with _LOCK:
         old = _REGISTRY.get(spec.name)
         if old is not None and not override and old.func is not spec.func:
-            raise ValueError(f"template {spec.name!r} is already registered by "
+            raise ArgumentError(f"template {spec.name!r} is already registered by "
                              f"{_describe(old.func)}; pass override=True to replace it")
         _REGISTRY[spec.name] = spec
     logger.debug("registered template %r (%s)", spec.name, _describe(spec.func))

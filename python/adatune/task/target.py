@@ -14,6 +14,7 @@ import logging
 import os
 import re
 from typing import Any, Dict, Mapping
+from ..errors import ArgumentError
 
 __all__ = ["as_target", "default_target", "target_to_dict"]
 
@@ -78,22 +79,22 @@ def as_target(target: Any = None):
             try:
                 target = json.loads(text)
             except json.JSONDecodeError as err:
-                raise ValueError(f"target: {target!r} is not valid JSON ({err})") from None
+                raise ArgumentError(f"target: {target!r} is not valid JSON ({err})") from None
         elif _BARE_KIND.fullmatch(text):
             target = {"kind": text}
         else:
-            raise ValueError(
+            raise ArgumentError(
                 f"target: {target!r} is an old-style target string, which TVM 0.27 no longer "
                 "parses; pass a dict such as {'kind': 'llvm', 'mcpu': 'znver3', 'num-cores': 2}, "
                 "or 'llvm' / 'cuda' for the defaults")
     if not isinstance(target, Mapping):
-        raise ValueError(f"target must be a tvm Target, a dict or a string, got {type(target).__name__}")
+        raise ArgumentError(f"target must be a tvm Target, a dict or a string, got {type(target).__name__}")
     if "kind" not in target:
-        raise ValueError(f"target dict needs a 'kind' key, got {dict(target)!r}")
+        raise ArgumentError(f"target dict needs a 'kind' key, got {dict(target)!r}")
     try:
         built = tvm.target.Target(dict(target))
     except Exception as err:  # noqa: BLE001 - TVM raises several error types here
-        raise ValueError(f"target: TVM cannot build a target from {dict(target)!r}: {err}") from None
+        raise ArgumentError(f"target: TVM cannot build a target from {dict(target)!r}: {err}") from None
     if built.kind.name == "llvm" and "mcpu" not in target and "mtriple" not in target:
         _warn_generic_cpu()
     return built

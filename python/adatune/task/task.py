@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import AdatuneError, ArgumentError
+from ..errors import AdatuneError, ArgumentError, ArgumentTypeError
 from ..records.workload import workload_key as _workload_key
 from .registry import TemplateSpec, get_template, list_templates
 from .target import as_target, target_to_dict
@@ -30,7 +30,7 @@ _RTOL = {"float16": 2e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-10}
 
 def _freeze_args(args: Any, where: str) -> Tuple[Any, ...]:
     if isinstance(args, (str, bytes)) or not isinstance(args, (list, tuple)):
-        raise ValueError(f"{where}: args must be a list or tuple, got {args!r}")
+        raise ArgumentTypeError(f"{where}: args must be a list or tuple, got {args!r}")
     out = []
     for i, a in enumerate(args):
         if isinstance(a, (list, tuple)):
@@ -42,7 +42,7 @@ def _freeze_args(args: Any, where: str) -> Tuple[Any, ...]:
         elif isinstance(a, numbers.Real):
             out.append(float(a))
         else:
-            raise ValueError(f"{where}[{i}]: task arguments must be ints, floats, strings or "
+            raise ArgumentTypeError(f"{where}[{i}]: task arguments must be ints, floats, strings or "
                              f"nested lists of them (they are logged as JSON), got {a!r}")
     return tuple(out)
 
@@ -55,13 +55,13 @@ def _as_primfunc(result: Any, name: str):
     if isinstance(result, tvm.IRModule):
         funcs = list(result.functions.values())
         if len(funcs) != 1:
-            raise ValueError(f"template {name!r} returned an IRModule with {len(funcs)} functions; "
+            raise ArgumentError(f"template {name!r} returned an IRModule with {len(funcs)} functions; "
                              "return one PrimFunc")
         return funcs[0]
     mod = getattr(result, "mod", None)  # a tvm.s_tir.Schedule
     if isinstance(mod, tvm.IRModule):
         return _as_primfunc(mod, name)
-    raise ValueError(f"template {name!r} must return a tvm.tirx.PrimFunc, got {type(result).__name__}")
+    raise ArgumentError(f"template {name!r} must return a tvm.tirx.PrimFunc, got {type(result).__name__}")
 
 
 def _signature(func) -> List[Tuple[Tuple[int, ...], str]]:
@@ -175,16 +175,16 @@ class Task:
         if isinstance(config, ConfigEntity):
             return config
         if isinstance(config, bool):
-            raise ValueError(f"task {self.name!r}: config must be an index or entity, got {config!r}")
+            raise ArgumentTypeError(f"task {self.name!r}: config must be an index or entity, got {config!r}")
         if isinstance(config, numbers.Integral):
             return self.config_space.get(int(config))
         if hasattr(config, "config_dict") and hasattr(config, "workload_key"):  # a Record
             if config.workload_key not in self.workload_keys:
-                raise ValueError(f"record is for {config.workload_key}, not for task {self.workload_key}")
+                raise ArgumentError(f"record is for {config.workload_key}, not for task {self.workload_key}")
             config = config.config_dict()
         if isinstance(config, Mapping):
             return ConfigEntity.from_json_dict(config, self.config_space)
-        raise ValueError(f"task {self.name!r}: cannot turn {type(config).__name__} into a config")
+        raise ArgumentTypeError(f"task {self.name!r}: cannot turn {type(config).__name__} into a config")
 
     def instantiate(self, config: Any):
         """The scheduled ``tvm.tirx.PrimFunc`` for ``config`` (see :meth:`config`)."""
@@ -193,7 +193,7 @@ class Task:
             try:
                 result = self._spec.func(entity, *self.args)
             except KeyError as err:
-                raise ValueError(f"config {entity} does not fit template {self.name!r}: {err}") from err
+                raise ArgumentError(f"config {entity} does not fit template {self.name!r}: {err}") from err
         return _as_primfunc(result, self.name)
 
     def build(self, config: Any):
@@ -242,18 +242,18 @@ class Task:
         inputs; tvm tensors are accepted too.
         """
         if self._spec.reference is None:
-            raise ValueError(f"template {self.name!r} has no numpy reference")
+            raise ArgumentError(f"template {self.name!r} has no numpy reference")
         n_in = len(self.signature) - self._spec.num_outputs
         if len(arrays) < n_in:
-            raise ValueError(f"task {self.name!r} needs {n_in} input arrays, got {len(arrays)}")
+            raise ArgumentError(f"task {self.name!r} needs {n_in} input arrays, got {len(arrays)}")
         inputs = [a.numpy() if hasattr(a, "numpy") else np.asarray(a) for a in arrays[:n_in]]
         for i, (arr, (shape, dtype)) in enumerate(zip(inputs, self.signature)):
             if tuple(arr.shape) != shape:
-                raise ValueError(f"task {self.name!r}: input {i} has shape {arr.shape}, expected {shape}")
+                raise ArgumentError(f"task {self.name!r}: input {i} has shape {arr.shape}, expected {shape}")
         out = self._spec.reference(self.args, inputs)
         out = [out] if isinstance(out, np.ndarray) else list(out)
         if len(out) != self._spec.num_outputs:
-            raise ValueError(f"reference of {self.name!r} returned {len(out)} arrays, "
+            raise ArgumentError(f"reference of {self.name!r} returned {len(out)} arrays, "
                              f"expected {self._spec.num_outputs}")
         return [np.asarray(o) for o in out]
 

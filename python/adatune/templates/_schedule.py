@@ -10,7 +10,7 @@ import functools
 from typing import Any, Sequence, Tuple
 
 from .._checks import check_positive_int
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..space import factors_of
 
 #: Largest register tile (accumulator elements) a valid config may use: 32 vector
@@ -85,7 +85,7 @@ def loops_below(sch: Any, block: Any, anchor: Any) -> list:
     for i, loop in enumerate(loops):
         if sch.get(loop).same_as(target):
             return list(loops[i + 1:])
-    raise ValueError("anchor loop does not enclose the block")
+    raise ArgumentError("anchor loop does not enclose the block")
 
 
 def vectorize_innermost(sch: Any, block: Any, anchor: Any = None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Optional, Sequence
 from .._checks import check_int
+from ..errors import ArgumentError
 
 __all__ = ["log_to_file", "progress_bar", "LogToFile", "ProgressBar"]
 
@@ -20,7 +21,7 @@ class LogToFile:
         path = os.fspath(path)
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
-            raise ValueError(f"log_to_file: directory {parent} does not exist")
+            raise ArgumentError(f"log_to_file: directory {parent} does not exist")
         self.path = path
 
     def __call__(self, tuner: Any, inputs: Sequence[Any], results: Sequence[Any]) -> None:

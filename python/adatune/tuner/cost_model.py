@@ -11,6 +11,7 @@ from typing import Any, Iterable, Optional, Sequence, Tuple
 import numpy as np
 
 from .forest import ForestEI, expected_improvement
+from ..errors import ArgumentError
 
 __all__ = ["CostModel", "ForestCostModel", "records_to_training"]
 
@@ -58,7 +59,7 @@ class CostModel:
         """Fit on earlier records of the same task (see :func:`records_to_training`)."""
         xs, ys = records_to_training(records, self.space, flop)
         if not xs:
-            raise ValueError("fit_log: no record belongs to this space")
+            raise ArgumentError("fit_log: no record belongs to this space")
         return self.fit(xs, ys)
 
     def predict(self, xs: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
@@ -74,11 +75,11 @@ class CostModel:
         xs = list(xs)
         y = np.asarray(ys, dtype=np.float64)
         if y.ndim != 1 or len(xs) != len(y):
-            raise ValueError(f"fit: {len(xs)} configs but {y.size} targets")
+            raise ArgumentError(f"fit: {len(xs)} configs but {y.size} targets")
         if len(xs) == 0:
-            raise ValueError("fit: no training data")
+            raise ArgumentError("fit: no training data")
         if not np.isfinite(y).all() or (y < 0).any():
-            raise ValueError("fit: throughputs must be finite and >= 0 (0 marks a failure)")
+            raise ArgumentError("fit: throughputs must be finite and >= 0 (0 marks a failure)")
         return xs, y
 
     def _normalise(self, y: np.ndarray) -> np.ndarray:

@@ -18,11 +18,11 @@ tuner (Canesche et al., "Droplet Search: a convex optimization tuner", 2023).
 from __future__ import annotations
 
 from itertools import product
-from typing import Any, Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .._checks import check_number
+from .._checks import check_choice, check_number
 from ..errors import ArgumentError, ArgumentTypeError
 from ..measure.measure import MeasureErrorNo
 from .tuner import Tuner
@@ -36,31 +36,38 @@ class DropletTuner(Tuner):
     Parameters
     ----------
     task : Task
-    start_position : sequence of int, optional
+    start_position : sequence of int or "random", optional
         The first configuration as one position per knob; default all zeros (the
-        first candidate of every knob), as AutoTVM's tuner.
+        first candidate of every knob), as AutoTVM's tuner. ``"random"`` starts at a
+        valid configuration drawn with ``seed`` (what a benchmark over seeds wants:
+        from a fixed start every seed walks the same path).
     pvalue : float, default 0.05
         A faster neighbour becomes the best only if a t-test on the two configs'
         repeated costs gives at most this p-value (skipped when either has one cost).
-    seed : int, optional
-        Used only when the start position is invalid (a constrained space): the
-        search then starts at a valid config drawn with it. Otherwise the search is
+    seed : int or numpy.random.Generator, optional
+        Draws the start when ``start_position="random"``, or when the start position
+        is invalid (a constrained space). From a given valid start the search is
         deterministic.
     """
 
-    def __init__(self, task: Any, start_position: Optional[Sequence[int]] = None, pvalue: float = 0.05,
-                 seed=None):
+    def __init__(self, task: Any, start_position: Union[None, str, Sequence[int]] = None,
+                 pvalue: float = 0.05, seed=None):
         super().__init__(task, seed)
         self.pvalue = check_number(pvalue, "pvalue", "DropletTuner", low=0.0, high=1.0)
         self._radices = list(self.space.radices)
         self._live = [k for k, r in enumerate(self._radices) if r > 1]
-        start = [0] * len(self._radices) if start_position is None else list(self._position(start_position))
+        drawn = isinstance(start_position, str)
+        if drawn:
+            check_choice(start_position, "start_position", ("random",), "DropletTuner")
+            start = [0] * len(self._radices)
+        else:
+            start = [0] * len(self._radices) if start_position is None else list(self._position(start_position))
         self._best_pos = start
         self._best_costs: Optional[List[float]] = None
         self._step = 1
         self._max_step = max(self._radices, default=1)
         start_idx = self.space.from_digits(start)
-        if not self.space.is_valid(start_idx):
+        if drawn or not self.space.is_valid(start_idx):
             # The published tuner assumes the start is valid. In a constrained space it
             # may not be, and its neighbourhood may hold no valid config at any step
             # (then the search would end before its first trial): start at a valid

@@ -11,6 +11,7 @@ from typing import Any, Callable, List, Sequence, Set
 
 import numpy as np
 from .._checks import check_positive_int
+from ..errors import ArgumentError
 
 __all__ = ["ExhaustiveOptimizer", "DEFAULT_EXHAUSTIVE_LIMIT"]
 
@@ -32,7 +33,7 @@ class ExhaustiveOptimizer:
 
     def __init__(self, space: Any, max_configs: int = DEFAULT_EXHAUSTIVE_LIMIT, chunk: int = 16384):
         if space.n_configs > max_configs:
-            raise ValueError(f"ExhaustiveOptimizer: the space has {space.n_configs} configs, "
+            raise ArgumentError(f"ExhaustiveOptimizer: the space has {space.n_configs} configs, "
                              f"more than max_configs={max_configs}")
         self.space = space
         self.chunk = check_positive_int(chunk, "chunk", "ExhaustiveOptimizer")

@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 from .._checks import check_int, check_number
+from ..errors import ArgumentError
 
 __all__ = ["ForestEI", "expected_improvement"]
 
@@ -35,11 +36,11 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: flo
     mean = np.asarray(mean, dtype=np.float64)
     std = np.asarray(std, dtype=np.float64)
     if mean.shape != std.shape:
-        raise ValueError(f"expected_improvement: mean {mean.shape} and std {std.shape} differ in shape")
+        raise ArgumentError(f"expected_improvement: mean {mean.shape} and std {std.shape} differ in shape")
     if not np.isfinite(best):
-        raise ValueError(f"expected_improvement: best must be finite, got {best}")
+        raise ArgumentError(f"expected_improvement: best must be finite, got {best}")
     if np.any(std < 0):
-        raise ValueError("expected_improvement: std must be non-negative")
+        raise ArgumentError("expected_improvement: std must be non-negative")
     d = mean - float(best) - float(xi)
     pos = std > 0
     safe = np.where(pos, std, 1.0)
@@ -83,11 +84,11 @@ class ForestEI:
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-            raise ValueError(f"ForestEI.fit: X must be (n, d) and y (n,), got {X.shape} and {y.shape}")
+            raise ArgumentError(f"ForestEI.fit: X must be (n, d) and y (n,), got {X.shape} and {y.shape}")
         if len(y) == 0:
-            raise ValueError("ForestEI.fit: no training data")
+            raise ArgumentError("ForestEI.fit: no training data")
         if not (np.isfinite(X).all() and np.isfinite(y).all()):
-            raise ValueError("ForestEI.fit: X and y must be finite")
+            raise ArgumentError("ForestEI.fit: X and y must be finite")
         from sklearn.ensemble import RandomForestRegressor  # deferred: a heavy import
 
         self.forest_ = RandomForestRegressor(
@@ -101,10 +102,10 @@ class ForestEI:
     def tree_predictions(self, X: np.ndarray) -> np.ndarray:
         """Predictions of every tree, shape ``(n_estimators, n)``."""
         if self.forest_ is None:
-            raise ValueError("ForestEI: call fit() before predicting")
+            raise ArgumentError("ForestEI: call fit() before predicting")
         X = np.ascontiguousarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features_:
-            raise ValueError(f"ForestEI: expected X of shape (n, {self.n_features_}), got {X.shape}")
+            raise ArgumentError(f"ForestEI: expected X of shape (n, {self.n_features_}), got {X.shape}")
         out = np.empty((len(self.forest_.estimators_), len(X)), dtype=np.float64)
         for t, est in enumerate(self.forest_.estimators_):
             # tree_.predict skips sklearn's per-call validation, ~10x faster on the

@@ -18,7 +18,7 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from .._checks import check_positive_int
-from ..errors import ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError
 from .cost_model import CostModel
 from .epsilon import UNSET, EpsilonPolicy, resolve_epsilon
 from .planner import Planner
@@ -71,7 +71,7 @@ class ModelBasedTuner(Tuner):
             # A task may hand out equal copies of its space (e.g. after a cache eviction).
             theirs, ours = cost_model.space.knobs, self.space.knobs
             if list(theirs) != list(ours) or any(not theirs[k].same_as(ours[k]) for k in ours):
-                raise ValueError(f"{owner}: cost_model is bound to another space than task.config_space")
+                raise ArgumentError(f"{owner}: cost_model is bound to another space than task.config_space")
             self.space = cost_model.space
         epsilon = resolve_epsilon(owner, epsilon, uncertainty_aware, eps_range, epsilon)
         self.planner = Planner(plan_size, first_fit, epsilon, local_share, owner=owner)

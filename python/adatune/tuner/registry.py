@@ -10,6 +10,7 @@ from .random_tuner import RandomTuner
 from .rfei import RFEITuner
 from .tuner import Tuner, TuneSummary
 from .xgb_tuner import XGBTuner
+from ..errors import ArgumentError
 
 __all__ = ["TUNERS", "create_tuner", "tune"]
 
@@ -35,7 +36,7 @@ def create_tuner(name: str, task: Any, **kwargs: Any) -> Tuner:
     try:
         factory = TUNERS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown tuner {name!r}; choose one of {sorted(TUNERS)}") from None
+        raise ArgumentError(f"unknown tuner {name!r}; choose one of {sorted(TUNERS)}") from None
     return factory(task, **kwargs)
 
 
@@ -59,12 +60,12 @@ def tune(task: Any, tuner: "str | Tuner" = "rfei", n_trial: int = 200, measure_o
         Constructor arguments when ``tuner`` is a name (e.g. ``seed=0``).
     """
     if measure_option is None:
-        raise ValueError("tune: measure_option is required (see adatune.measure.measure_option)")
+        raise ArgumentError("tune: measure_option is required (see adatune.measure.measure_option)")
     if isinstance(tuner, Tuner):
         if tuner_kwargs:
-            raise ValueError(f"tune: tuner arguments {sorted(tuner_kwargs)} given with a ready tuner")
+            raise ArgumentError(f"tune: tuner arguments {sorted(tuner_kwargs)} given with a ready tuner")
         if tuner.task is not task:
-            raise ValueError("tune: the tuner was built for another task")
+            raise ArgumentError("tune: the tuner was built for another task")
         t = tuner
     else:
         t = create_tuner(tuner, task, **tuner_kwargs)

@@ -255,7 +255,7 @@ class Tuner:
                 results = list(measure_option.measure_batch(inputs))
                 measure_time += time.time() - t0
                 if len(results) != len(inputs):
-                    raise ValueError(f"tune: measure_batch returned {len(results)} results "
+                    raise ArgumentError(f"tune: measure_batch returned {len(results)} results "
                                      f"for {len(inputs)} inputs")
                 if confirm:
                     t0 = time.time()
@@ -308,7 +308,7 @@ class Tuner:
             return results, 0
         again = list(again_fn([inputs[i] for i in picks]))
         if len(again) != len(picks):
-            raise ValueError(f"tune: confirming {len(picks)} candidates returned {len(again)} results")
+            raise ArgumentError(f"tune: confirming {len(picks)} candidates returned {len(again)} results")
         out = list(results)
         for i, second in zip(picks, again):
             first = results[i]

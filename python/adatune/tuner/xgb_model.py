@@ -58,7 +58,7 @@ class XGBoostCostModel(CostModel):
 
     def predict(self, xs: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
         if self.booster_ is None:
-            raise ValueError("XGBoostCostModel: call fit() before predict()")
+            raise ArgumentError("XGBoostCostModel: call fit() before predict()")
         # inplace_predict skips building a DMatrix, which dominates on SA's small batches
         mean = self.booster_.inplace_predict(self._features(xs))
         return np.asarray(mean, dtype=np.float64), np.zeros(len(mean))
