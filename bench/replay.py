@@ -21,7 +21,8 @@ same spaces, seeds and budgets:
   default ``RFEITuner``);
 * Kernel Tuner 1.5 in simulation mode (``kt-<strategy>``, :data:`KT_STRATEGIES`: its
   bayes_opt, GA, annealing and random sampling, dual annealing, greedy ILS/MLS, basin
-  hopping and the two hybrids): the space is written as a Kernel Tuner cache file and
+  hopping and the two hybrids; greedy ILS/MLS also with ``restart=False``, see
+  ``_KT_VARIANTS``): the space is written as a Kernel Tuner cache file and
   ``tune_kernel(simulation_mode=True)`` runs on it with a restriction accepting exactly
   the recorded configs (failures included, as for ours) and ``max_fevals`` = budget
   (dual annealing: more, see ``_KT_FEVALS_PER_TRIAL``);
@@ -115,7 +116,19 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
 KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "random_sample",
                  # the strongest in Schoonhoven et al. (2022), and Kernel Tuner 1.5's hybrids
                  "dual_annealing", "greedy_ils", "greedy_mls", "basinhopping",
-                 "gen_adaptive_tabu_greywolf", "gen_hybrid_vndx")
+                 "gen_adaptive_tabu_greywolf", "gen_hybrid_vndx",
+                 # greedy ILS/MLS with restart=False: see _KT_VARIANTS
+                 "greedy_ils-best", "greedy_mls-best")
+# Kernel Tuner 1.5's hill climber with its default ``restart=True`` returns after the
+# first improving neighbour (``if found_improved and restart: break`` leaves the climb),
+# so greedy MLS makes one improving move from each random start, then draws the next
+# start, and greedy ILS makes one move between random-walk perturbations of the point it
+# reached (not of its best). As shipped both do barely better than random sampling,
+# even on a convex bowl. ``restart=False`` (a documented option) evaluates the whole
+# neighbourhood and climbs until no neighbour improves: the "-best" variants, reported
+# next to the defaults as the strongest way a Kernel Tuner user could run them.
+_KT_VARIANTS = {"greedy_ils-best": ("greedy_ils", {"restart": False}),
+                "greedy_mls-best": ("greedy_mls", {"restart": False})}
 # Kernel Tuner passes max_fevals to SciPy's dual_annealing as maxfun, which counts the
 # repeated evaluations of configs it already has (its continuous points snap to the same
 # grid points): with max_fevals = budget it ends after about a third of the budget in
@@ -203,6 +216,8 @@ def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[s
         def _recorded(*values: Any) -> bool:
             return ",".join(str(v) for v in values) in recorded
 
+        strategy, options = _KT_VARIANTS.get(strategy, (strategy, {}))
+        options = {**options, "max_fevals": min(_KT_FEVALS_PER_TRIAL.get(strategy, 1) * budget, len(keys))}
         random.seed(seed)
         np.random.seed(seed)
         t0 = time.perf_counter()
@@ -211,7 +226,7 @@ def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[s
             results, _env = tune_kernel(
                 "replay", "", (1,), [], {n: v for n, v in _axes(space)},
                 restrictions=[FunctionConstraint(_recorded, names)], strategy=strategy,
-                strategy_options={"max_fevals": min(_KT_FEVALS_PER_TRIAL.get(strategy, 1) * budget, len(keys))},
+                strategy_options=options,
                 cache=path,
                 simulation_mode=True, quiet=True, verbose=False)
         elapsed = time.perf_counter() - t0
