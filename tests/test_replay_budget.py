@@ -178,3 +178,29 @@ def test_model_and_local_peers_descend_a_bowl_below_random(bench, tmp_path, labe
     else:
         assert sum(t <= 100 for t in hits) > len(hits) / 2, (hits, rand_hits)
         assert np.median(hits) < np.median(rand_hits), (hits, rand_hits)
+
+
+def test_leave_one_space_out_scores_each_space_with_a_choice_made_without_it(tmp_path):
+    """bench/loso.py chooses on the other spaces only. Setting a wins on three spaces
+    of five and is much worse on two; b is middling everywhere. Judged on all five, a
+    looks best (median 11). Leaving out one of a's wins tips the others towards b, and
+    leaving out one of a's losses keeps a: the left-out median is 51, not 11."""
+    spec = importlib.util.spec_from_file_location("bench_loso", os.path.join(ROOT, "bench", "loso.py"))
+    loso = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loso)
+    runs = []
+    for space, a, b in [("s0", 10, 50), ("s1", 10, 50), ("s2", 10, 50), ("s3", 200, 20), ("s4", 200, 20)]:
+        for seed in range(3):
+            runs += [{"space": f"/x/d/{space}", "tuner": "rfei-a", "seed": seed, "trials_to_99": a + seed},
+                     {"space": f"/x/d/{space}", "tuner": "rfei-b", "seed": seed, "trials_to_99": b + seed}]
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps({"runs": runs}))
+    out = tmp_path / "loso.json"
+    assert loso.main([str(path), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    chosen = {r["space"]: (r["chosen"], r["score"]) for r in res["rows"]}
+    assert chosen["d/s0"] == ("rfei-b", 51.0) and chosen["d/s3"] == ("rfei-a", 201.0)
+    assert res["median_per_candidate"] == {"rfei-a": 11.0, "rfei-b": 51.0}
+    assert res["median_left_out"] == 51.0 and res["worst_left_out"] == 201.0
+    with pytest.raises(SystemExit, match="no runs of"):
+        loso.main([str(path), "--candidates", "rfei-a,rfei-c"])

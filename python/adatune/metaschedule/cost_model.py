@@ -121,7 +121,7 @@ class RFEICostModel(PyCostModel):
     def update(self, context: Any, candidates: List[Any], results: List[Any]) -> None:
         if len(candidates) != len(results):
             raise ArgumentError(f"RFEICostModel.update: {len(candidates)} candidates but "
-                             f"{len(results)} results")
+                                f"{len(results)} results")
         if not candidates:
             return
         X = self.features(context, candidates)

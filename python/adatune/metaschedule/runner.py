@@ -68,7 +68,7 @@ class AdaptiveEvaluator:
             rt_mod, device, config, repeated_args = call_args
         else:
             raise ArgumentTypeError(f"AdaptiveEvaluator takes 4 (local) or 5 (RPC) arguments, "
-                            f"got {len(call_args)}")
+                                    f"got {len(call_args)}")
         flush = self.flush_cache or bool(getattr(config, "enable_cpu_cache_flush", False))
         func_name = getattr(rt_mod, "entry_name", None) or "main"
         costs = []
@@ -88,7 +88,7 @@ class AdaptiveEvaluator:
 def _evaluator(evaluator: Optional[AdaptiveEvaluator], options: dict) -> AdaptiveEvaluator:
     if evaluator is not None and options:
         raise ArgumentError("pass either evaluator= or evaluator options "
-                         f"({', '.join(sorted(options))}), not both")
+                            f"({', '.join(sorted(options))}), not both")
     if evaluator is not None:
         if not isinstance(evaluator, AdaptiveEvaluator):
             raise ArgumentTypeError(f"evaluator must be an AdaptiveEvaluator, got {type(evaluator).__name__}")

@@ -52,10 +52,10 @@ def _check_target(target: Any):
         raise ArgumentError(f"target: cannot parse {target!r}: {err}") from None
     if target.kind.name not in SUPPORTED_TARGET_KINDS:
         raise ArgumentError(f"target: kind {target.kind.name!r} is not supported by MetaSchedule tuning "
-                         f"here; use one of {', '.join(SUPPORTED_TARGET_KINDS)}")
+                            f"here; use one of {', '.join(SUPPORTED_TARGET_KINDS)}")
     if target.kind.name == "llvm" and target.attrs.get("num-cores") is None:
         raise ArgumentError("target: an llvm target needs 'num-cores' for MetaSchedule, e.g. "
-                         "tvm.target.Target({'kind': 'llvm', 'num-cores': 2})")
+                            "tvm.target.Target({'kind': 'llvm', 'num-cores': 2})")
     return target
 
 
@@ -87,7 +87,7 @@ def _normalize_mod(mod: Any):
         raise ArgumentTypeError(f"mod must be a tvm.IRModule or tirx.PrimFunc, got {type(mod).__name__}")
     if count_tunable_blocks(mod) == 0:
         raise ArgumentError("mod has no tunable blocks: none of its PrimFuncs computes anything "
-                         "(only the root block)")
+                            "(only the root block)")
     return mod
 
 

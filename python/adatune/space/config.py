@@ -373,7 +373,7 @@ class ConfigSpace:
     def __iter__(self):
         # Iterating would enumerate; make the accident loud instead of silently slow.
         raise ArgumentTypeError("ConfigSpace is not iterable; use range(space.n_configs) with space.get(i), "
-                        "or space.sample(n)")
+                                "or space.sample(n)")
 
     def __getstate__(self) -> Dict[str, Any]:
         state = dict(self.__dict__)
@@ -461,7 +461,7 @@ class ConfigEntity:
         """Knob features of this config (needs the space; see :meth:`ConfigSpace.features`)."""
         if self.space is None:
             raise ArgumentError("this ConfigEntity has no space attached (it was unpickled); "
-                             "use space.features([entity.index])")
+                                "use space.features([entity.index])")
         return self.space.features([self.index])[0]
 
     def __getstate__(self) -> Dict[str, Any]:

@@ -327,7 +327,7 @@ class SplitKnob(Knob):
         key = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else None
         if key is None or key not in self._lookup:
             raise ArgumentError(f"split knob {self.name!r} (extent {self.extent}, policy {self.policy!r}) "
-                             f"has no candidate {value!r}")
+                                f"has no candidate {value!r}")
         return self._lookup[key]
 
     def _feature_rows(self) -> Any:
@@ -413,7 +413,7 @@ class ReorderKnob(Knob):
         if policy == "all":
             if self.n_axes > self._MAX_ALL_AXES:
                 raise ArgumentError(f"define_reorder({name!r}): policy 'all' over {n_axes} axes is too large; "
-                                 "list the candidates instead")
+                                    "list the candidates instead")
             perms = list(itertools.permutations(range(self.n_axes)))
         elif policy == "identity":
             perms = [tuple(range(self.n_axes))]
@@ -424,12 +424,12 @@ class ReorderKnob(Knob):
             for p in perms:
                 if sorted(p) != list(range(self.n_axes)):
                     raise ArgumentError(f"define_reorder({name!r}): {list(p)} is not a permutation of "
-                                     f"range({self.n_axes})")
+                                        f"range({self.n_axes})")
             if len(set(perms)) != len(perms):
                 raise ArgumentError(f"define_reorder({name!r}): candidates must be distinct")
         else:
             raise ArgumentError(f"define_reorder({name!r}): policy must be 'all', 'identity' or 'candidate', "
-                             f"got {policy!r}")
+                                f"got {policy!r}")
         self.candidates: List[Tuple[int, ...]] = perms
         self._lookup = {p: i for i, p in enumerate(perms)}
 
@@ -491,14 +491,14 @@ class AnnotateKnob(Knob):
             for c in combos:
                 if len(c) != self.n_axes:
                     raise ArgumentError(f"define_annotate({name!r}): {list(c)} has {len(c)} entries, "
-                                     f"expected {self.n_axes}")
+                                        f"expected {self.n_axes}")
             if len(set(combos)) != len(combos):
                 raise ArgumentError(f"define_annotate({name!r}): candidates must be distinct")
         elif policy in _ANNOTATE_POLICIES:
             combos = list(itertools.product(_ANNOTATE_POLICIES[policy], repeat=self.n_axes))
         else:
             raise ArgumentError(f"define_annotate({name!r}): unknown policy {policy!r}; expected one of "
-                             f"{sorted(_ANNOTATE_POLICIES) + ['candidate']}")
+                                f"{sorted(_ANNOTATE_POLICIES) + ['candidate']}")
         self.candidates: List[Tuple[str, ...]] = combos
         self._lookup = {c: i for i, c in enumerate(combos)}
         self._vocab = sorted({a for c in combos for a in c})

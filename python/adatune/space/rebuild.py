@@ -212,5 +212,5 @@ def knobs_from_records(entities: Sequence[Sequence[Sequence[Any]]],
     found = _solve(head, cols, rest, 0, extents)
     if found is None:
         raise ArgumentError("from_records: no space layout reproduces the logged indices "
-                         f"(knobs {[n for n, _ in head]}); pass the split extents explicitly")
+                            f"(knobs {[n for n, _ in head]}); pass the split extents explicitly")
     return found

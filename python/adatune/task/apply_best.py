@@ -60,7 +60,7 @@ class ApplyBest:
                 sources = [items]
             else:
                 raise ArgumentError("apply_best: pass log paths or Records, not a mix of "
-                                 f"{sorted({type(r).__name__ for r in items})}")
+                                    f"{sorted({type(r).__name__ for r in items})}")
         else:
             raise ArgumentError(f"apply_best: cannot read records from {type(records).__name__}")
         for src in sources:

@@ -129,7 +129,7 @@ def _put(spec: TemplateSpec, override: bool) -> None:
         old = _REGISTRY.get(spec.name)
         if old is not None and not override and old.func is not spec.func:
             raise ArgumentError(f"template {spec.name!r} is already registered by "
-                             f"{_describe(old.func)}; pass override=True to replace it")
+                                f"{_describe(old.func)}; pass override=True to replace it")
         _REGISTRY[spec.name] = spec
     logger.debug("registered template %r (%s)", spec.name, _describe(spec.func))
 

@@ -56,7 +56,7 @@ def _as_primfunc(result: Any, name: str):
         funcs = list(result.functions.values())
         if len(funcs) != 1:
             raise ArgumentError(f"template {name!r} returned an IRModule with {len(funcs)} functions; "
-                             "return one PrimFunc")
+                                "return one PrimFunc")
         return funcs[0]
     mod = getattr(result, "mod", None)  # a tvm.s_tir.Schedule
     if isinstance(mod, tvm.IRModule):
@@ -121,7 +121,7 @@ class Task:
         kind = self.target.kind.name
         if kind not in self._spec.target_kinds:
             raise ArgumentError(f"template {name!r} supports targets {list(self._spec.target_kinds)}, "
-                             f"not {kind!r}")
+                                f"not {kind!r}")
         self._target_json = json.dumps(target_to_dict(self.target), sort_keys=True)
 
     # ------------------------------------------------------------------ declared facts
@@ -254,7 +254,7 @@ class Task:
         out = [out] if isinstance(out, np.ndarray) else list(out)
         if len(out) != self._spec.num_outputs:
             raise ArgumentError(f"reference of {self.name!r} returned {len(out)} arrays, "
-                             f"expected {self._spec.num_outputs}")
+                                f"expected {self._spec.num_outputs}")
         return [np.asarray(o) for o in out]
 
     def check_outputs(self, arrays: Sequence[Any], rtol: Optional[float] = None) -> bool:

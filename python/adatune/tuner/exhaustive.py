@@ -34,7 +34,7 @@ class ExhaustiveOptimizer:
     def __init__(self, space: Any, max_configs: int = DEFAULT_EXHAUSTIVE_LIMIT, chunk: int = 16384):
         if space.n_configs > max_configs:
             raise ArgumentError(f"ExhaustiveOptimizer: the space has {space.n_configs} configs, "
-                             f"more than max_configs={max_configs}")
+                                f"more than max_configs={max_configs}")
         self.space = space
         self.chunk = check_positive_int(chunk, "chunk", "ExhaustiveOptimizer")
 

@@ -256,7 +256,7 @@ class Tuner:
                 measure_time += time.time() - t0
                 if len(results) != len(inputs):
                     raise ArgumentError(f"tune: measure_batch returned {len(results)} results "
-                                     f"for {len(inputs)} inputs")
+                                        f"for {len(inputs)} inputs")
                 if confirm:
                     t0 = time.time()
                     results, k = self._confirm(measure_option, inputs, results)
