@@ -128,7 +128,7 @@ def _peer_available(label):
     return need is None or importlib.util.find_spec(need) is not None
 
 
-NEW_PEERS = ["kt-dual_annealing"]
+NEW_PEERS = ["kt-dual_annealing", "kt-adaptive_tabu_greywolf", "kt-hybrid_vndx"]
 
 
 @pytest.mark.parametrize("label", ["kt-genetic_algorithm", "kt-simulated_annealing", "optuna-tpe", *NEW_PEERS])

@@ -72,12 +72,21 @@ class DropletTuner(Tuner):
             # may not be, and its neighbourhood may hold no valid config at any step
             # (then the search would end before its first trial): start at a valid
             # config drawn with the seed instead.
-            start_idx = self.space.sample(1, self.rng)[0]
+            start_idx = self._valid_start()
             self._best_pos = list(self.space.digits(start_idx))
         self._queue: List[int] = [start_idx]
         self.visited.add(start_idx)
         self._done = False
         self._batch = 16  # the batch the loop last asked for (AutoTVM's default is max(16, CPUs))
+
+    def _valid_start(self) -> int:
+        # Sparse spaces (720 valid of 349,920 configs in a restricted replay space) defeat
+        # sample()'s default of about 1,100 draws; a start is worth a million.
+        drawn = self.space.sample(1, self.rng, max_attempts=1_000_000)
+        if not drawn:
+            raise ArgumentError(f"DropletTuner: no valid config found to start from in "
+                                f"{self.space.n_configs} configs")
+        return drawn[0]
 
     def _position(self, pos: Sequence[int]) -> List[int]:
         if isinstance(pos, (str, bytes)) or not hasattr(pos, "__len__"):
