@@ -231,3 +231,23 @@ def test_random_neighbors_vectorised():
     nbs = space.random_neighbors(pts, np.random.default_rng(1))
     for p, q in zip(pts, nbs):
         assert sum(a != b for a, b in zip(space.digits(p), space.digits(q))) == 1
+
+
+def test_sampling_a_sparse_constrained_space_fills_the_batch():
+    """One config in about 500 valid (as in a restricted replay space, 720 of 349,920):
+    sample() still returns full batches, so a random tuner is not ended after its first
+    draws (the old limit of 100 * n + 1000 rejections returned none most of the time)."""
+    from adatune.tuner import RandomTuner
+
+    cfg = ConfigSpace()
+    cfg.define_knob("a", list(range(600)))
+    cfg.define_knob("b", list(range(600)))
+    cfg.add_constraint(lambda e: e["a"].val % 25 == 0 and e["b"].val % 25 == 0)  # 576 of 360,000
+    for seed in range(5):
+        picks = cfg.sample(8, rng=seed)
+        assert len(picks) == 8 and all(cfg.is_valid(i) for i in picks)
+
+    class _Task:
+        config_space = cfg
+    tuner = RandomTuner(_Task(), seed=0)
+    assert len(tuner.next_batch(16)) == 16 and not tuner._exhausted

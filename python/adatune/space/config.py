@@ -216,7 +216,10 @@ class ConfigSpace:
         Small spaces are shuffled outright; large ones are sampled by drawing each digit
         uniformly (uniform over the product, exact for any size) and rejecting repeats,
         excluded and invalid configs. Fewer than ``n`` come back only when the space
-        runs out or ``max_attempts`` draws (default ``100 * n + 1000``) were rejected.
+        runs out or ``max_attempts`` draws (default ``100 * n + 100_000``) were rejected.
+        The default is sized for sparse constrained spaces: with 720 valid configs of
+        349,920 (a restricted replay space) one draw in 486 is valid, and the earlier
+        ``100 * n + 1000`` returned nothing for most batches, which ended tuners early.
         """
         n = check_int(n, "n", "sample", low=0)
         gen = _rng(rng)
@@ -233,7 +236,7 @@ class ConfigSpace:
                 if len(out) == n:
                     break
             return out
-        limit = 100 * n + 1000 if max_attempts is None else int(max_attempts)
+        limit = 100 * n + 100_000 if max_attempts is None else int(max_attempts)
         chosen: Dict[int, None] = {}
         rejected = 0
         while len(chosen) < n and rejected < limit:
