@@ -9,8 +9,8 @@ what the selection procedure, not one candidate, achieves on a space it has not 
 
 Reproduce (the candidates of docs/tuners.md, then the selection)::
 
-    python bench/replay.py --seeds 8 --budget 200 --jobs 2 \\
-        --tuners rfei-dynamic,rfei-fixed,rfei-local25,rfei-plan8-local25,rfei-plan32-local50,rfei-eps0.5-now \\
+    python bench/replay.py --seeds 6 --budget 200 --jobs 2 \\
+        --tuners rfei-dynamic,rfei-fixed,rfei-local25,rfei-plan8-local25,rfei-eps0.5-now \\
         --json loso-runs.json
     python bench/loso.py loso-runs.json --json loso.json
 """
