@@ -132,6 +132,9 @@ KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "rando
 # On the 12^3 bowl, at 100 trials and over six seeds, they reach the optimum in 5 (ILS)
 # and 3 (MLS) seeds, against 0 and 1 as shipped. They are reported next to the defaults
 # as the strongest way a Kernel Tuner user could run them.
+_KT_BEST = {"neighbor": "adjacent", "restart": False}
+_KT_VARIANTS = {"greedy_ils-best": ("greedy_ils", _KT_BEST), "greedy_mls-best": ("greedy_mls", _KT_BEST)}
+
 # A Kernel Tuner strategy ends after about this many seconds of its own time; its trace
 # holds the unique configs it measured by then (fewer than the budget: never reached).
 # SciPy's basin hopping evaluates mostly repeated or restricted points on the larger
@@ -140,8 +143,7 @@ KT_STRATEGIES = ("bayes_opt", "genetic_algorithm", "simulated_annealing", "rando
 # Kernel Tuner's time limit also counts the cached compile and benchmark times of each
 # new config; :func:`_own_time_budget` makes it count the strategy's own time only.
 KT_TIME_LIMIT_S = 60.0
-_KT_BEST = {"neighbor": "adjacent", "restart": False}
-_KT_VARIANTS = {"greedy_ils-best": ("greedy_ils", _KT_BEST), "greedy_mls-best": ("greedy_mls", _KT_BEST)}
+
 # Kernel Tuner passes max_fevals to SciPy's dual_annealing as maxfun, which counts the
 # repeated evaluations of configs it already has (its continuous points snap to the same
 # grid points): with max_fevals = budget it ends after about a third of the budget in

@@ -59,9 +59,8 @@ class DropletTuner(Tuner):
         drawn = isinstance(start_position, str)
         if drawn:
             check_choice(start_position, "start_position", ("random",), "DropletTuner")
-            start = [0] * len(self._radices)
-        else:
-            start = [0] * len(self._radices) if start_position is None else list(self._position(start_position))
+        given = start_position is not None and not drawn
+        start = self._position(start_position) if given else [0] * len(self._radices)
         self._best_pos = start
         self._best_costs: Optional[List[float]] = None
         self._step = 1
@@ -80,9 +79,7 @@ class DropletTuner(Tuner):
         self._batch = 16  # the batch the loop last asked for (AutoTVM's default is max(16, CPUs))
 
     def _valid_start(self) -> int:
-        # Sparse spaces (720 valid of 349,920 configs in a restricted replay space) defeat
-        # sample()'s default of about 1,100 draws; a start is worth a million.
-        drawn = self.space.sample(1, self.rng, max_attempts=1_000_000)
+        drawn = self.space.sample(1, self.rng)
         if not drawn:
             raise ArgumentError(f"DropletTuner: no valid config found to start from in "
                                 f"{self.space.n_configs} configs")
