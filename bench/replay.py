@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import copy
 import glob
+import gzip
 import json
 import math
 import os
@@ -189,8 +190,30 @@ def _scalar_values(knob: Any) -> List[Any]:
     return list(range(len(cands)))
 
 
-def _axes(space: ReplaySpace) -> List[Tuple[str, List[Any]]]:
-    return [(name, _scalar_values(knob)) for name, knob in space.config_space.knobs.items()]
+def _axes(space: ReplaySpace) -> List[Tuple[str, List[Any], List[int]]]:
+    """The peers' search axes: per knob, its name, the values the recorded configs use
+    (scalars, else positions) and their positions in our ``config_space``.
+
+    A network space is a template's grid restricted to a few values per knob (see
+    bench/gen_exhaustive_logs.py); our tuners see it through the space's constraint. A
+    peer is given the same restriction as axes, so its product is 1-4x the recorded set
+    (the template's validity rules inside it), as a Kernel Tuner GPU space is, instead of
+    10-1,000x with every value of the unrestricted template."""
+    cs = space.config_space
+    used: List[set] = [set() for _ in cs.knobs]
+    for idx in space.entries:
+        for k, d in enumerate(cs.digits(idx)):
+            used[k].add(d)
+    axes = []
+    for (name, knob), pos in zip(cs.knobs.items(), used):
+        vals = _scalar_values(knob)
+        axes.append((name, [vals[d] for d in sorted(pos)], sorted(pos)))
+    return axes
+
+
+def _digits(axes: Sequence[Tuple[str, List[Any], List[int]]], choice: Sequence[int]) -> List[int]:
+    """Our config-space digits of a peer's choice (an index into each axis's values)."""
+    return [pos[c] for (_, _, pos), c in zip(axes, choice)]
 
 
 def _write_kt_cache(space: ReplaySpace, path: str) -> Dict[str, int]:
@@ -199,10 +222,9 @@ def _write_kt_cache(space: ReplaySpace, path: str) -> Dict[str, int]:
     cs = space.config_space
     cache, keys = {}, {}
     for idx, entry in space.entries.items():
-        digits = cs.digits(idx)
-        values = [vals[d] for (_, vals), d in zip(axes, digits)]
+        values = [vals[pos.index(d)] for (_, vals, pos), d in zip(axes, cs.digits(idx))]
         key = ",".join(str(v) for v in values)
-        rec: Dict[str, Any] = dict(zip((n for n, _ in axes), values))
+        rec: Dict[str, Any] = dict(zip((n for n, _, _ in axes), values))
         if entry.ok:
             rec["time"] = entry.cost * 1e3
         else:
@@ -211,7 +233,7 @@ def _write_kt_cache(space: ReplaySpace, path: str) -> Dict[str, int]:
         cache[key] = rec
         keys[key] = idx
     doc = {"device_name": "replay", "kernel_name": "replay", "problem_size": [1],
-           "tune_params_keys": [n for n, _ in axes], "tune_params": dict(axes),
+           "tune_params_keys": [n for n, _, _ in axes], "tune_params": {n: v for n, v, _ in axes},
            "objective": "time", "cache": cache}
     with open(path, "w") as f:
         json.dump(doc, f)
@@ -236,7 +258,8 @@ def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[s
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "cache.json")
         keys = _write_kt_cache(space, path)
-        names = [n for n, _ in _axes(space)]
+        axes = _axes(space)
+        names = [n for n, _, _ in axes]
         recorded = set(keys)
 
         def _recorded(*values: Any) -> bool:
@@ -252,7 +275,7 @@ def _run_kt(space: ReplaySpace, strategy: str, seed: int, budget: int) -> Dict[s
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             results, _env = tune_kernel(
-                "replay", "", (1,), [], {n: v for n, v in _axes(space)},
+                "replay", "", (1,), [], {n: v for n, v, _ in axes},
                 restrictions=[FunctionConstraint(_recorded, names)], strategy=strategy,
                 strategy_options=options,
                 cache=path,
@@ -320,7 +343,8 @@ def _run_optuna(space: ReplaySpace, sampler_name: str, seed: int, budget: int) -
         if run.done:
             break
         trial = study.ask()
-        study.tell(trial, run.cost([vals.index(trial.suggest_categorical(name, vals)) for name, vals in axes]))
+        choice = [vals.index(trial.suggest_categorical(name, vals)) for name, vals, _ in axes]
+        study.tell(trial, run.cost(_digits(axes, choice)))
     return {"trace": run.trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
 
 
@@ -339,7 +363,7 @@ def _run_smac(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
     logging.getLogger("smac").setLevel(logging.ERROR)
     axes = _axes(space)
     cs = ConfigurationSpace(seed=seed)
-    for name, vals in axes:
+    for name, vals, _ in axes:
         cs.add(Constant(name, 0) if len(vals) == 1 else OrdinalHyperparameter(name, list(range(len(vals)))))
     run = _AskTell(space, budget)
     t0 = time.perf_counter()
@@ -354,7 +378,8 @@ def _run_smac(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
             if run.done:
                 break
             info = smac.ask()
-            smac.tell(info, TrialValue(cost=run.cost([int(info.config[name]) for name, _ in axes])))
+            choice = [int(info.config[name]) for name, _, _ in axes]
+            smac.tell(info, TrialValue(cost=run.cost(_digits(axes, choice))))
     return {"trace": run.trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
 
 
@@ -533,6 +558,29 @@ def plot(runs: List[Dict[str, Any]], spaces: Sequence[str], tuners: Sequence[str
 
 
 # ---------------------------------------------------------------------- main
+def _merged(paths: Sequence[str], runs: List[Dict[str, Any]], spaces: Sequence[str], budget: int,
+            ap: argparse.ArgumentParser) -> List[Dict[str, Any]]:
+    """``runs`` joined with the runs of earlier JSON outputs on the same ``spaces`` (matched by
+    name: the earlier run may have been made from another checkout) and ``budget``."""
+    by_name = {_short(sp): sp for sp in spaces}
+    out: Dict[Tuple[str, str, int], Dict[str, Any]] = {}
+    for path in paths:
+        try:
+            with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as err:
+            ap.error(f"--merge {path}: not a readable replay JSON ({err})")
+        if doc.get("budget") != budget:
+            ap.error(f"--merge {path}: budget {doc.get('budget')}, this run's is {budget}")
+        for r in doc.get("runs", ()):
+            sp = by_name.get(_short(r["space"]))
+            if sp is not None:
+                out[(sp, r["tuner"], r["seed"])] = {**r, "space": sp}
+    for r in runs:
+        out[(r["space"], r["tuner"], r["seed"])] = r
+    return list(out.values())
+
+
 def _progress(done: int, total: int, t0: float) -> None:
     if done % 10 == 0 or done == total:
         print(f"[{done}/{total} runs, {time.time() - t0:.0f} s]", file=sys.stderr, flush=True)
@@ -544,6 +592,11 @@ def main(argv: Sequence[str] = ()) -> int:
                     "(default: ../shared/data/kernel_tuner/*/*.json.gz and bench/data/*.json)")
     ap.add_argument("--quick", action="store_true", help="4 seeds, 200 trials (fewer spaces when none are named)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per space and tuner (full: 20)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds run are first-seed .. first-seed + seeds - 1 (to extend an earlier run)")
+    ap.add_argument("--merge", nargs="+", default=(), metavar="JSON",
+                    help="earlier --json outputs whose runs join this one's tables (a run of the "
+                    "same space, tuner and seed here replaces theirs); with --tuners '' only merges")
     ap.add_argument("--budget", type=int, default=None, help="unique trials per run (full: 400)")
     ap.add_argument("--tuners", default=",".join(ALL_TUNERS), help="comma-separated labels")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
@@ -561,7 +614,10 @@ def main(argv: Sequence[str] = ()) -> int:
         _space(sp)  # fail early, naming the file, on unreadable input
     n_seeds = args.seeds or (4 if args.quick else 20)
     budget = args.budget or (200 if args.quick else 400)
-    jobs = [(sp, t, s) for sp in spaces for t in tuners for s in range(n_seeds)]
+    if args.first_seed < 0:
+        ap.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    jobs = [(sp, t, s) for sp in spaces for t in tuners
+            for s in range(args.first_seed, args.first_seed + n_seeds)]
     # Optuna's asks cost grows with its study (about 70 % of the CPU of a quick run):
     # start those first so the pool does not end on a tail of them.
     jobs.sort(key=lambda job: job[1] not in ASK_TELL_PEERS)
@@ -579,6 +635,10 @@ def main(argv: Sequence[str] = ()) -> int:
             runs.append(run_one(sp, t, s, budget))
             _progress(k, len(jobs), t0)
     wall = time.time() - t0
+    if args.merge:
+        runs = _merged(args.merge, runs, spaces, budget, ap)
+        tuners = list(dict.fromkeys([*tuners, *(r["tuner"] for r in runs)]))
+        n_seeds = len({r["seed"] for r in runs})
     summary = summarise(runs, spaces, tuners, budget)
     print(f"Replay of {len(spaces)} exhaustive spaces, {n_seeds} seeds, budget {budget} unique trials, "
           f"{wall:.0f} s. Medians over seeds per space, then over spaces; never reached = "
