@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "adatune.cli.featurize",
     "adatune.cli.ms_tune",
     "adatune.cli.plot",
+    "adatune.cli.farm",
 )
 
 

@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
     add_run_end_options(p, "of the template tasks' records here")
     p.add_argument("--tracker", default=None, help="RPC tracker host:port (measure on a remote device)")
     p.add_argument("--key", default=None, help="RPC device key (with --tracker)")
+    p.add_argument("--farm", action="store_true",
+                   help="with --tracker: every server under --key as one farm (several tasks at "
+                   "once, a dead or failing server costs only its candidate; docs/farm.md)")
     p.set_defaults(func=_run)
 
 
@@ -90,7 +93,12 @@ def _measure_option(args) -> Any:
     if not args.key:
         raise ValueError("--key is required with --tracker")
     host, port = parse_address(args.tracker, "--tracker")
-    option = measure_option(LocalBuilder(prepacked=True), RPCRunner(args.key, host, port))
+    if args.farm:
+        from ..farm import Farm, FarmMeasure
+
+        option = FarmMeasure(Farm(args.tracker, args.key), LocalBuilder(prepacked=True), close_farm=True)
+    else:
+        option = measure_option(LocalBuilder(prepacked=True), RPCRunner(args.key, host, port))
     return option, adaptive_rpc_runner(args.tracker, args.key)
 
 

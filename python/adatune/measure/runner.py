@@ -124,22 +124,36 @@ def _run_candidate(path: str, task: Any, opts_dict: Dict[str, Any],
     import tvm
 
     opts = RunOptions(**opts_dict)
-    server = "local"
-    session = None
     if rpc is None:
         mod = tvm.runtime.load_module(path)
         dev = tvm.device(task.target.get_target_device_type(), 0)
-    else:
-        from tvm import rpc as tvm_rpc
+        return time_module(mod, dev, task, opts, arg_specs)
+    from tvm import rpc as tvm_rpc
 
-        tracker = tvm_rpc.connect_tracker(rpc["host"], rpc["port"])
-        session = tracker.request(rpc["key"], priority=rpc["priority"],
-                                  session_timeout=rpc["session_timeout"])
-        session.upload(path)
-        mod = session.load_module(os.path.basename(path))
-        dev = session.device(task.target.get_target_device_type(), 0)
-        info = session.get_function("adatune.process_info")
-        server = str(info()) if info is not None else "remote"
+    tracker = tvm_rpc.connect_tracker(rpc["host"], rpc["port"])
+    session = tracker.request(rpc["key"], priority=rpc["priority"],
+                              session_timeout=rpc["session_timeout"])
+    return time_on_session(session, path, task, opts, arg_specs)
+
+
+def time_on_session(session: Any, path: str, task: Any, opts: RunOptions,
+                    arg_specs: Any = None) -> Dict[str, Any]:
+    """Upload the built module at ``path`` to an RPC ``session`` and time it there (the
+    adaptive loop runs in the server through the plugin). Errors of the connection
+    itself propagate: they are the server's, not the candidate's."""
+    session.upload(path)
+    mod = session.load_module(os.path.basename(path))
+    dev = session.device(task.target.get_target_device_type(), 0)
+    info = session.get_function("adatune.process_info")
+    server = str(info()) if info is not None else "remote"
+    return time_module(mod, dev, task, opts, arg_specs, session=session, server=server)
+
+
+def time_module(mod: Any, dev: Any, task: Any, opts: RunOptions, arg_specs: Any = None,
+                session: Any = None, server: str = "local") -> Dict[str, Any]:
+    """Check (optionally) and time a loaded candidate module; the result as a dict
+    (``error_no`` and ``costs`` or ``msg``; ``refused`` when the timing was refused)."""
+    import tvm
 
     rng = np.random.default_rng(0)
     if arg_specs is None:

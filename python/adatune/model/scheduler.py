@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import Collection, List, Optional, Sequence
 
 from .._checks import check_fraction, check_positive_int
 from ..errors import ArgumentError
@@ -93,14 +93,15 @@ class TaskScheduler:
         forward = t.best / t.rounds
         return t.weight * (self.alpha * backward + (1.0 - self.alpha) * forward)
 
-    def next_task(self) -> Optional[int]:
+    def next_task(self, busy: Collection[int] = ()) -> Optional[int]:
         """The task for the next round: first every task once (warm-up), then the largest
         gain among those not converged (among all not exhausted if every one has
-        converged); None when every task is exhausted."""
+        converged); None when every task is exhausted. Tasks in ``busy`` (a round of
+        theirs is running) are left out."""
         for i, t in enumerate(self.tasks):
-            if t.rounds == 0 and not t.exhausted:
+            if t.rounds == 0 and not t.exhausted and i not in busy:
                 return i
-        live = [i for i, t in enumerate(self.tasks) if not t.exhausted]
+        live = [i for i, t in enumerate(self.tasks) if not t.exhausted and i not in busy]
         if not live:
             return None
         fresh = [i for i in live if not self.converged(i)]

@@ -37,6 +37,7 @@ from .default_schedule import default_schedule
 from .frontend import import_model
 from .kernels import match_kernel
 from .profile import kernel_seconds, profile_kernels
+from .rounds import run_rounds
 from .scheduler import TaskScheduler
 from .tasks import MetaScheduleTask, ModelKernel, TemplateTask
 from .tuned import TaskReport, TunedModel
@@ -264,24 +265,19 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         pending = sorted({int(c) for c in checkpoints if 0 < int(c) <= trials})
         curve: List[List[float]] = []
         paused = 0.0  # seconds spent on checkpoints, not tuning
-        while done < trials:
-            i = scheduler.next_task()
-            if i is None:
-                logger.info("every task's space is exhausted after %d trials", done)
-                break
-            task = tasks[i]
-            n = min(warm_up if scheduler.tasks[i].rounds == 0 else ROUND, trials - done)
-            measured = task.run(n, measure_option)
-            exhausted = task.exhausted or measured == 0
-            scheduler.record(i, measured, task.best_latency, exhausted)
-            done += measured
-            progress.round(i, task, done)
+
+        def _after_round(i: int, done: int) -> None:
+            nonlocal paused
+            progress.round(i, tasks[i], done)
             while pending and done >= pending[0]:
                 pending.pop(0)
                 t0 = time.time()
                 curve.append([done, t0 - t_start - paused,
                               _snapshot(tasks, kernels, defaults, lowered, target, args)])
                 paused += time.time() - t0
+
+        done = run_rounds(tasks, scheduler, trials, done, warm_up, ROUND, measure_option, _after_round,
+                          concurrency=int(getattr(measure_option, "tasks_at_once", 1) or 1))
     finally:
         if own_option and measure_option is not None:
             measure_option.close()
