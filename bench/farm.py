@@ -81,6 +81,7 @@ def _run_stream(farm: Farm, indices: Sequence[int], deadline: float) -> Dict[str
     returns: Dict[int, int] = {}
     lock = threading.Lock()
     run = _counting(returns, lock)
+    before = sum(s.measured for s in farm.servers())
     t0 = time.perf_counter()
     jobs = [FarmJob(run, (i,), deadline, label=f"c{k}") for k, i in enumerate(indices)]
     futures = [farm.submit(j) for j in jobs]
@@ -90,7 +91,7 @@ def _run_stream(farm: Farm, indices: Sequence[int], deadline: float) -> Dict[str
     return {"candidates": len(jobs), "ok": ok, "lost": len(jobs) - ok, "wall_s": wall,
             "throughput": ok / wall,
             # Results the farm counted (per server) beyond one per candidate.
-            "counted_twice": sum(s.measured for s in farm.servers()) - ok,
+            "counted_twice": sum(s.measured for s in farm.servers()) - before - ok,
             # Candidates a device answered more than once (a late answer after a re-queue).
             "answered_twice": sum(1 for j in jobs if returns.get(id(j), 0) > 1),
             "requeued": sum(1 for j in jobs if j.tried)}
@@ -105,7 +106,7 @@ def dispatch(cluster: SimCluster, space: ReplaySpace, ns: Sequence[int], repeats
         rng.shuffle(order)
         for n in order:
             with Farm(cluster.tracker_address, cluster.key, max_servers=n) as farm:
-                _wait_slots(farm, n)
+                _warm(farm, space, n, deadline)
                 out = _run_stream(farm, _stream(space, per_server * n, seed=rep, block=per_server),
                                   deadline)
                 out["servers_used"] = sum(1 for s in farm.servers() if s.measured)
@@ -127,16 +128,10 @@ def _mean_sleep(space: ReplaySpace, scale: float, n: int, block: int = 16, seed:
     return float(np.mean([space.entries[i].cost * scale for i in _stream(space, n, seed, block)]))
 
 
-def _wait_slots(farm: Farm, n: int, timeout: float = 60.0) -> None:
-    """Let the farm open its sessions before the clock starts (a farm is opened once per
-    tuning run; its start-up is not dispatch throughput)."""
-    until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        with farm._lock:
-            ready = sum(1 for s in farm._live_slots() if s.address)
-        if ready >= n:
-            return
-        time.sleep(0.05)
+def _warm(farm: Farm, space: ReplaySpace, n: int, deadline: float) -> None:
+    """One untimed candidate per server first: the farm opens its sessions when work
+    comes (once per tuning run), and that start-up is not dispatch throughput."""
+    _run_stream(farm, _stream(space, n, seed=99, block=n), deadline)
 
 
 def real_builds(cluster: SimCluster, space: ReplaySpace, ns: Sequence[int],
@@ -152,7 +147,7 @@ def real_builds(cluster: SimCluster, space: ReplaySpace, ns: Sequence[int],
     for n in ns:
         with Farm(cluster.tracker_address, cluster.key, max_servers=n) as farm, \
                 FarmMeasure(farm, LocalBuilder(), simulated=True) as option:
-            _wait_slots(farm, n)
+            _warm(farm, space, n, 60.0)
             picks = [int(i) for i in np.random.default_rng(n).choice(recorded, per_server * n)]
             halves = [picks[0::2], picks[1::2]]
             errors: List[BaseException] = []
@@ -190,7 +185,7 @@ def faults(cluster: SimCluster, space: ReplaySpace, n: int, seconds: float, kill
     out: Dict[str, Any] = {"servers": n, "kill_every_s": kill_every, "candidates": count}
     for mode in ("fault_free", "faults"):
         with Farm(cluster.tracker_address, cluster.key, max_servers=n) as farm:
-            _wait_slots(farm, n)
+            _warm(farm, space, n, deadline)
             stop = threading.Event()
             kills: List[str] = []
 

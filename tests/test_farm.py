@@ -121,13 +121,17 @@ def test_the_tracker_restarted_mid_run_is_survived(space):
             cl.kill_server(cl.servers[0])
             fresh = cl.add_server()
             # (The surviving server, in its session with the farm, re-registers only
-            # when that session ends: the new tracker sees the fresh one first.)
-            until = time.monotonic() + 90
+            # when that session ends: the new tracker sees the fresh one first.) Work
+            # keeps coming until the farm has reached it: a slot opens its session
+            # only when there is work.
+            until, seed = time.monotonic() + 90, 1
             while not any(cl.server_at(x.address) is fresh for x in farm.servers()):
                 assert time.monotonic() < until, "the farm never reached the fresh server"
+                if farm.snapshot()["queued"] < 4:
+                    futures += [farm.submit(j) for j in _jobs(space, 10, seed=seed)]
+                    seed += 1
                 time.sleep(0.1)
-            more = _jobs(space, 20, seed=1)
-            futures += [farm.submit(j) for j in more]
+            futures += [farm.submit(j) for j in _jobs(space, 20, seed=seed)]
             results = [f.result(timeout=180) for f in futures]
             stats = {s.address: s for s in farm.servers()}
             counts = dict(farm.counts)
@@ -137,7 +141,7 @@ def test_the_tracker_restarted_mid_run_is_survived(space):
     assert all(r["error_no"] == 0 for r in results)
     assert fresh_addr is not None and stats[fresh_addr].measured > 0
     # The candidate in flight on the killed server (if any) moved; none was lost or doubled.
-    assert sum(s.measured for s in stats.values()) == 120 == counts["completed"]
+    assert sum(s.measured for s in stats.values()) == len(futures) == counts["completed"]
 
 
 class _ReplayTask:
@@ -254,3 +258,39 @@ def test_a_farm_of_real_plugin_servers_times_real_kernels(tmp_path):
     assert summary.n_trials == 8
     assert tuner.best_result is not None and 0 < tuner.best_result.mean_cost < 1.0
     assert sum(s.measured for s in servers) == 8 and all(s.failures == 0 for s in servers)
+
+
+def test_an_interrupted_farm_run_resumes_from_its_records_without_re_measuring(tmp_path):
+    import adatune.task
+    from adatune.records import iter_records
+    from adatune.tuner import log_to_file
+
+    task = adatune.task.create("conv2d_nhwc", (1, 56, 56, 64, 64, 3, 3, 1, 1, 1, "float32"))
+    log = str(tmp_path / "farm.log")
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after(n):
+        def cb(tuner, inputs, results):
+            cb.seen += len(results)
+            if cb.seen >= n:
+                raise Interrupt
+        cb.seen = 0
+        return cb
+
+    with sim_cluster(SPACE, 3, scale=_scale(SPACE, 0.02)) as cl:
+        with Farm(cl.tracker_address, cl.key) as farm:
+            option = FarmMeasure(farm, simulated=True)
+            with pytest.raises(Interrupt):
+                create_tuner("random", task, seed=0).tune(24, option, callbacks=[log_to_file(log), stop_after(9)])
+            first = sum(s.measured for s in farm.servers())
+            resumed = create_tuner("random", task, seed=0)
+            summary = resumed.tune(24, option, callbacks=[log_to_file(log)], resume_from=log)
+            total = sum(s.measured for s in farm.servers())
+        pids = cl.pids
+    _all_gone(pids)
+    records = list(iter_records(log))
+    assert summary.n_resumed == 9 and summary.n_trials == 24
+    assert len(records) == 24 and len({r.config_index for r in records}) == 24
+    assert total - first == 15  # only the trials the first run had not measured

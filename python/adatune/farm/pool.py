@@ -79,7 +79,7 @@ class ServerStats:
     """What the farm saw of one server (by ``host:port``)."""
 
     address: str
-    state: str = "idle"  # idle | busy | dropped | lost
+    state: str = "idle"  # idle | busy | released (no session: no work) | dropped | lost
     measured: int = 0
     failures: int = 0
     consecutive_failures: int = 0
@@ -149,20 +149,27 @@ class _Slot:
     # ------------------------------------------------------------------ loop
     def _loop(self) -> None:
         farm = self.farm
-        session, opened = None, 0.0
+        session, opened, idle_since = None, 0.0, 0.0
         try:
             while not farm._closing and not self.abandoned and not self.retired:
                 if session is None:
+                    if not farm._wait_for_work(self):
+                        break
                     session, self.address = self._open()
                     if session is None:
                         break
-                    opened = time.monotonic()
+                    opened = idle_since = time.monotonic()
                     farm._server(self.address).state = "idle"
                 job = farm._take(self)
                 if job is None:
-                    # Idle: renew the session before the server ends it, and notice a
-                    # server that died between candidates before one is lost on it.
-                    if time.monotonic() - opened > farm._renew_after or not session_alive(session):
+                    # Idle: let the server go when there has been no work for a while
+                    # (other clients of the key, MetaSchedule rounds, get it), renew the
+                    # session before the server ends it, and notice a server that died
+                    # between candidates before a candidate is lost on it.
+                    now = time.monotonic()
+                    if (now - idle_since > farm.idle_release or now - opened > farm._renew_after
+                            or not session_alive(session)):
+                        farm._release(self)
                         session = None
                     continue
                 try:
@@ -172,7 +179,8 @@ class _Slot:
                     session = None
                 else:
                     farm._done(self, job, value)
-                    if time.monotonic() - opened > farm._renew_after:
+                    idle_since = time.monotonic()
+                    if idle_since - opened > farm._renew_after:
                         session = None
         finally:
             self._drop_tracker()
@@ -202,6 +210,9 @@ class Farm:
         Use at most this many servers (default: every one registered).
     priority : int, default 1
         Priority of this farm's requests at the tracker.
+    idle_release : float, default 5
+        Seconds without a candidate after which a slot lets its server go (the tracker
+        can then give it to other clients) until work comes again.
     status_path : str, optional
         JSON file the farm's state is written to every second while it runs (read by
         ``adatune farm status``); default: a file per process under
@@ -213,7 +224,7 @@ class Farm:
     def __init__(self, tracker: str, key: str, *, max_failures: int = 3, requeue: int = 1,
                  session_timeout: float = 300.0, tracker_timeout: float = 120.0,
                  max_servers: Optional[int] = None, priority: int = 1,
-                 status_path: Optional[str] = None):
+                 idle_release: float = 5.0, status_path: Optional[str] = None):
         self.host, self.port = parse_address(tracker, "Farm: tracker")
         if not isinstance(key, str) or not key:
             raise ArgumentError(f"Farm: key must name the device key the servers registered "
@@ -226,6 +237,7 @@ class Farm:
                                             low_open=True)
         self.max_servers = check_positive_int(max_servers, "max_servers", "Farm", allow_none=True)
         self.priority = check_int(priority, "priority", "Farm")
+        self.idle_release = check_number(idle_release, "idle_release", "Farm", low=0.0)
         self._renew_after = 0.8 * self.session_timeout
         self._lock = threading.Condition()
         self._queue: Deque[FarmJob] = collections.deque()
@@ -360,6 +372,19 @@ class Farm:
         time.sleep(0.1)
 
     # ------------------------------------------------------------------ jobs
+    def _wait_for_work(self, slot: _Slot) -> bool:
+        """Block a slot without a session until a candidate is queued; False on close."""
+        with self._lock:
+            while not self._closing and not slot.abandoned and not self._queue:
+                self._lock.wait(0.5)
+            return not self._closing and not slot.abandoned
+
+    def _release(self, slot: _Slot) -> None:
+        with self._lock:
+            s = self._servers.get(slot.address)
+            if s is not None and s.state == "idle":
+                s.state = "released"
+
     def _take(self, slot: _Slot) -> Optional[FarmJob]:
         """The next job this slot's server may run (one that has not failed on it while
         another server could take it); None after a short wait without one."""
