@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per build and per run")
     p.add_argument("--tracker", default=None, help="RPC tracker host:port (runs remotely)")
     p.add_argument("--key", default=None, help="RPC device key (with --tracker)")
+    add_farm_option(p)
     p.set_defaults(func=_run_tune)
 
     b = sub.add_parser("best", help="print the best config per workload of a log")
@@ -47,6 +48,26 @@ def add_run_end_options(p, plot_what: str) -> None:
                         "by default)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help=f"write best GFLOPS against trials and wall time {plot_what}")
+
+
+def add_farm_option(p) -> None:
+    """``--farm``, shared by ``tune`` and ``tune-model``."""
+    p.add_argument("--farm", action="store_true",
+                   help="with --tracker: every server under --key as one farm (a dead or failing "
+                   "server costs only its candidate; several tasks at once; docs/farm.md)")
+
+
+def farm_rows(report) -> List[Tuple[str, str]]:
+    """The farm's lines of a summary table, from :meth:`FarmMeasure.report` (or None)."""
+    if not report:
+        return []
+    per = ", ".join(f"{s['address']} {s['measured']} ({s['failures']} failed, {s['state']})"
+                    for s in report["servers"])
+    return [("farm bottleneck", f"{report['bottleneck']} (builder busy {report['builder_busy']:.0%}, "
+             f"servers busy {report['servers_busy']:.0%})"),
+            ("farm servers: measured", per or "none"),
+            ("farm re-queued / failed", f"{report['counts'].get('requeued', 0)} / "
+             f"{report['counts'].get('failed', 0)}")]
 
 
 def parse_template_args(text: str) -> Tuple[Any, ...]:
@@ -102,7 +123,15 @@ def make_measure_option(args):
         if not args.key:
             raise ValueError("--key is required with --tracker")
         host, port = parse_address(args.tracker, "--tracker")
+        if args.farm:
+            from ..farm import Farm, FarmMeasure
+
+            return FarmMeasure(Farm(args.tracker, args.key),
+                               LocalBuilder(n_parallel=args.n_parallel, timeout=args.timeout),
+                               close_farm=True, **run_kwargs)
         runner = RPCRunner(args.key, host, port, **run_kwargs)
+    elif args.farm:
+        raise ValueError("--farm needs --tracker and --key")
     else:
         runner = LocalRunner(**run_kwargs)
     return measure_option(LocalBuilder(n_parallel=args.n_parallel, timeout=args.timeout), runner)
@@ -128,7 +157,7 @@ def _run_tune(args) -> int:
                                resume_from=args.log, confirm=args.confirm, **tuner_kwargs)
     finally:
         option.close()
-    rows = summary_rows(summary, option)
+    rows = summary_rows(summary, option) + farm_rows(getattr(option, "report", lambda: None)())
     if summary.best_config is not None:
         rows.append(("best config", str(summary.best_config)))
     if args.log:

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, List, Optional, Sequence, TextIO
 
-from .tune import add_run_end_options
+from .tune import add_farm_option, add_run_end_options, farm_rows
 
 
 def add_parser(sub) -> None:
@@ -27,9 +27,7 @@ def add_parser(sub) -> None:
     add_run_end_options(p, "of the template tasks' records here")
     p.add_argument("--tracker", default=None, help="RPC tracker host:port (measure on a remote device)")
     p.add_argument("--key", default=None, help="RPC device key (with --tracker)")
-    p.add_argument("--farm", action="store_true",
-                   help="with --tracker: every server under --key as one farm (several tasks at "
-                   "once, a dead or failing server costs only its candidate; docs/farm.md)")
+    add_farm_option(p)
     p.set_defaults(func=_run)
 
 
@@ -85,6 +83,8 @@ class TableProgress:
 
 def _measure_option(args) -> Any:
     if not args.tracker:
+        if args.farm:
+            raise ValueError("--farm needs --tracker and --key")
         return None, None
     from ..measure import LocalBuilder, RPCRunner, measure_option
     from ..measure.rpc import parse_address
@@ -131,6 +131,7 @@ def _run(args) -> int:
              ("kernels fallen back", ", ".join(report["fell_back"]) or "none"),
              ("library", os.path.join(args.work_dir, "model.so")),
              ("report", os.path.join(args.work_dir, "report.json"))]
+    rows += farm_rows(report.get("farm"))
     if args.plot:
         rows.append(("plot", _plot(args.work_dir, args.plot)))
     from .tune import print_table

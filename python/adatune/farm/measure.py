@@ -45,6 +45,11 @@ class FarmStats:
     last: float = 0.0
 
     @property
+    def run_seconds(self) -> float:
+        """Seconds waited on the farm's answers (``adatune tune``'s "seconds running")."""
+        return self.measure_wait_seconds
+
+    @property
     def wall_seconds(self) -> float:
         return max(0.0, self.last - self.first)
 
@@ -202,6 +207,12 @@ class FarmMeasure:
         return {"bottleneck": side if shares[side] >= 0.5 else "tuner",
                 "builder_busy": shares["build"], "servers_busy": shares["measure"],
                 "wall_seconds": s.wall_seconds, "stats": asdict(s)}
+
+    def report(self) -> Dict[str, Any]:
+        """:meth:`bottleneck`, the farm's counts and what each server did, as plain data
+        (``tune_model``'s report holds it under ``"farm"``)."""
+        return {**self.bottleneck(), "counts": dict(self.farm.counts),
+                "servers": [asdict(s) for s in self.farm.servers()]}
 
     def close(self) -> None:
         if self.builder is not None:

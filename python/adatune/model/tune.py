@@ -278,6 +278,8 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
 
         done = run_rounds(tasks, scheduler, trials, done, warm_up, ROUND, measure_option, _after_round,
                           concurrency=int(getattr(measure_option, "tasks_at_once", 1) or 1))
+        # On a farm: which side limited the run (read before the option closes).
+        farm = measure_option.report() if hasattr(measure_option, "bottleneck") else None
     finally:
         if own_option and measure_option is not None:
             measure_option.close()
@@ -297,6 +299,8 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
     extra: Dict[str, Any] = {"trials": done, "layout": layout, "verification": {"untuned_relative_error": max(errors)}}
     if checkpoints:
         extra["curve"] = curve
+    if farm is not None:
+        extra["farm"] = farm
     ort = _onnxruntime(imported, arrays)
     if ort is not None:
         ort_outputs, ort_ms = ort
