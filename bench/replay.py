@@ -62,7 +62,7 @@ import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -519,6 +519,48 @@ def markdown(summary: Dict[str, Any], spaces: Sequence[str], tuners: Sequence[st
     return "\n".join(out)
 
 
+def _is_peer(label: str) -> bool:
+    """The issue's peers: every Kernel Tuner strategy, Optuna's samplers, SMAC3 and
+    Droplet (AutoTVM's last search); not our own tuners, XGBoost or random sampling."""
+    return (label.startswith(("kt-", "optuna-")) and label != "kt-random_sample") or label in ("smac", "droplet")
+
+
+def against_peers(summary: Dict[str, Any], spaces: Sequence[str], ours: str = "rfei-dynamic") -> Optional[str]:
+    """``ours`` against the best peer: overall (the peer with the lowest median over
+    spaces) and space by space (the lowest peer on that space), trials to 99 %."""
+    overall = summary["overall"]
+    peers = [t for t in overall if _is_peer(t)]
+    if ours not in overall or not peers:
+        return None
+    best = min(peers, key=lambda t: overall[t]["median_trials_to_99pct"])
+    mine = overall[ours]["median_trials_to_99pct"]
+    out = [f"{ours} against the best peer, trials to 99 % (median over seeds; seeds in brackets "
+           f"where fewer than {ours}'s):", "",
+           f"overall: {mine:.1f} against {best} {overall[best]['median_trials_to_99pct']:.1f} "
+           f"= {mine / overall[best]['median_trials_to_99pct']:.2f}x", "",
+           f"| space | {ours} | xgb-reg | best peer on the space | its trials | ratio |",
+           "| --- | ---: | ---: | --- | ---: | ---: |"]
+    ratios = []
+    for sp in spaces:
+        row = summary["per_space"][sp]
+        if ours not in row:
+            continue
+        here = {t: row[t] for t in peers if t in row}
+        if not here:
+            continue
+        top = min(here, key=lambda t: (here[t]["median_trials_to_99"], -here[t]["seeds"]))
+        ratio = row[ours]["median_trials_to_99"] / here[top]["median_trials_to_99"]
+        ratios.append((ratio, _short(sp)))
+        seeds = f" [{here[top]['seeds']}]" if here[top]["seeds"] < row[ours]["seeds"] else ""
+        xgb = f"{row['xgb-reg']['median_trials_to_99']:.1f}" if "xgb-reg" in row else "-"
+        out.append(f"| {_short(sp)} | {row[ours]['median_trials_to_99']:.1f} | {xgb} | {top}{seeds} | "
+                   f"{here[top]['median_trials_to_99']:.1f} | {ratio:.2f}x |")
+    worst = max(ratios)
+    out += ["", f"worst space: {worst[1]} at {worst[0]:.2f}x the best peer there; "
+            f"{sum(r > 1.5 for r, _ in ratios)} of {len(ratios)} spaces above 1.5x"]
+    return "\n".join(out)
+
+
 def plot(runs: List[Dict[str, Any]], spaces: Sequence[str], tuners: Sequence[str], budget: int,
          path: str) -> None:
     import matplotlib
@@ -644,6 +686,9 @@ def main(argv: Sequence[str] = ()) -> int:
           f"{wall:.0f} s. Medians over seeds per space, then over spaces; never reached = "
           f"budget + 1.\n")
     print(markdown(summary, spaces, tuners, budget))
+    table = against_peers(summary, spaces)
+    if table:
+        print("\n" + table)
     if "rfei-dynamic" in summary["overall"] and "xgb-reg" in summary["overall"]:
         o = summary["overall"]
         print(f"\nrfei-dynamic / xgb-reg trials to 99%: "
