@@ -178,6 +178,30 @@ def test_pickle_is_small_and_rebuilds_in_a_fresh_process():
     assert task.config_space.is_valid(index)
 
 
+def test_threads_declare_and_instantiate_topi_templates_at_once():
+    """tune_model runs one tuner thread per task; TOPI's op-tag scope is process-global,
+    so unguarded concurrent declarations fail with "nested op_tag is not allowed"."""
+    import threading
+
+    errors = []
+    barrier = threading.Barrier(4)
+
+    def work(k):
+        try:
+            barrier.wait()
+            for i in range(12):  # distinct shapes: the per-process cache must miss
+                task = T.create("conv2d_nhwc", (1, 8 + i, 8 + i, 8, 8 + 8 * k, 3, 3, 1, 1))
+                task.config_space
+                task.instantiate(0)
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(err))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+
+
 # ----------------------------------------------------------------------------- apply_best
 
 def _write_log(path, task, entries):

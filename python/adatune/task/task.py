@@ -12,6 +12,7 @@ import importlib
 import json
 import math
 import numbers
+import threading
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -26,6 +27,11 @@ __all__ = ["Task", "create"]
 
 # Relative tolerance of the norm-wise check in Task.check_outputs, by dtype prefix.
 _RTOL = {"float16": 2e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-10}
+
+# TE keeps its current op-tag scope in a class attribute, not per thread: two threads
+# declaring TOPI compute at once fail with "nested op_tag is not allowed". Every call of
+# a template function (declare or instantiate) holds this lock; compilation does not.
+_TEMPLATE_LOCK = threading.RLock()
 
 
 def _freeze_args(args: Any, where: str) -> Tuple[Any, ...]:
@@ -82,7 +88,7 @@ def _declare(name: str, args: Tuple[Any, ...], target_json: str):
     spec = get_template(name)
     space = ConfigSpace()
     target = as_target(json.loads(target_json))
-    with target:
+    with _TEMPLATE_LOCK, target:
         func = _as_primfunc(spec.func(space, *args), name)
     return space, float(space.flop), _signature(func)
 
@@ -189,7 +195,7 @@ class Task:
     def instantiate(self, config: Any):
         """The scheduled ``tvm.tirx.PrimFunc`` for ``config`` (see :meth:`config`)."""
         entity = self.config(config)
-        with self.target:
+        with _TEMPLATE_LOCK, self.target:
             try:
                 result = self._spec.func(entity, *self.args)
             except KeyError as err:
