@@ -358,6 +358,7 @@ def _run_smac(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
     from ConfigSpace import ConfigurationSpace, Constant, OrdinalHyperparameter
     from smac import HyperparameterOptimizationFacade as HPO
     from smac import Scenario
+    from smac.main.exceptions import ConfigurationSpaceExhaustedException
     from smac.runhistory.dataclasses import TrialValue
 
     logging.getLogger("smac").setLevel(logging.ERROR)
@@ -377,7 +378,10 @@ def _run_smac(space: ReplaySpace, seed: int, budget: int) -> Dict[str, Any]:
         for _ in range(_MAX_ASKS_PER_TRIAL * budget):
             if run.done:
                 break
-            info = smac.ask()
+            try:
+                info = smac.ask()
+            except ConfigurationSpaceExhaustedException:
+                break  # it has proposed every combination: the run ends with what it found
             choice = [int(info.config[name]) for name, _, _ in axes]
             smac.tell(info, TrialValue(cost=run.cost(_digits(axes, choice))))
     return {"trace": run.trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}

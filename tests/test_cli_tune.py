@@ -99,6 +99,31 @@ def test_cli_log_applies_to_the_library_task_however_the_default_is_spelled(
     assert all(line["input"][2] == [32, 32, 32, "float32"] for line in _lines(log))
 
 
+def test_several_tasks_share_one_budget_and_resume_from_one_log(tmp_path):
+    log = tmp_path / "tasks.log"
+
+    def run(trials):
+        return subprocess.run(ADATUNE + ["tune", "--task", "dense:32,32,32", "--task", "dense:16,48,32",
+                                         "--trials", str(trials), "--log", str(log), "--tuner", "random",
+                                         "--seed", "0", "--n-parallel", "2"],
+                              capture_output=True, text=True, timeout=300)
+
+    first = run(12)
+    assert first.returncode == 0, first.stderr
+    records = _lines(log)
+    shapes = [tuple(r["input"][2][:3]) for r in records]
+    assert len(records) == 12 and set(shapes) == {(32, 32, 32), (16, 48, 32)}
+    assert first.stdout.count("best GFLOPS") == 2 and "dense(16,48,32" in first.stdout
+    second = run(20)  # resumes: 8 more, none of the first 12 measured again
+    assert second.returncode == 0, second.stderr
+    records = _lines(log)
+    keys = [(tuple(r["input"][2][:3]), r["config"]["index"]) for r in records]
+    assert len(records) == 20 and len(set(keys)) == 20
+    counts = [line.split()[-3:] for line in second.stdout.splitlines() if "trials (this run / resumed)" in line]
+    assert len(counts) == 2
+    assert sum(int(c[0]) for c in counts) == 8 and sum(int(c[2]) for c in counts) == 12
+
+
 @pytest.mark.parametrize("argv, message", [
     (["tune", "--template", "nope", "--args", "1"], "no template named 'nope'"),
     (["tune", "--template", "dense", "--args", "32,,32"], "empty item"),
@@ -106,6 +131,10 @@ def test_cli_log_applies_to_the_library_task_however_the_default_is_spelled(
     (["tune", "--template", "dense", "--args", "32,32,32", "--tuner", "magic"], "unknown tuner"),
     (["tune", "--template", "dense", "--args", "32,32,32", "--tracker", "localhost",
       "--key", "k"], "host:port"),
+    (["tune", "--task", "dense"], "expected template:args"),
+    (["tune", "--task", "dense:32,32,32", "--template", "dense"], "not both"),
+    (["tune", "--template", "dense"], "give --template and --args"),
+    (["tune", "--task", "dense:32,32,32", "--task", "dense:32,32,32"], "repeats tasks[0]"),
     (["best", "/nonexistent/x.log"], "no such file"),
 ])
 def test_bad_input_gives_a_clear_error(argv, message):

@@ -253,12 +253,13 @@ def test_a_farm_of_real_plugin_servers_times_real_kernels(tmp_path):
             tuner = create_tuner("random", task, seed=0)
             summary = tuner.tune(8, option, confirm=False)
             servers = farm.servers()
-        # The CLI on the same farm: `adatune tune --farm` and its summary lines.
+        # The CLI on the same farm: `adatune tune --farm` of two tasks and its summary lines.
         log = tmp_path / "cli.log"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        out = subprocess.run([sys.executable, "-m", "adatune.cli", "tune", "--template", "dense",
-                              "--args", "64,64,64,float32", "--tuner", "random", "--seed", "1",
-                              "--trials", "6", "--no-confirm", "--log", str(log), "--farm",
+        out = subprocess.run([sys.executable, "-m", "adatune.cli", "tune", "--task",
+                              "dense:64,64,64,float32", "--task", "dense:32,48,32,float32",
+                              "--tuner", "random", "--seed", "1",
+                              "--trials", "10", "--no-confirm", "--log", str(log), "--farm",
                               "--tracker", cl.tracker_address, "--key", cl.key],
                              capture_output=True, text=True, env=env, timeout=300)
         pids = cl.pids
@@ -268,7 +269,10 @@ def test_a_farm_of_real_plugin_servers_times_real_kernels(tmp_path):
     assert sum(s.measured for s in servers) == 8 and all(s.failures == 0 for s in servers)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "farm bottleneck" in out.stdout and "farm servers: measured" in out.stdout
-    assert len(log.read_text().splitlines()) == 6
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == 10 and all(r["result"][1] == 0 for r in lines)
+    per_task = [sum(r["input"][2][:3] == shape for r in lines) for shape in ([64, 64, 64], [32, 48, 32])]
+    assert min(per_task) >= 4 and sum(per_task) == 10  # both tasks, the budget exact
 
 
 def test_an_interrupted_farm_run_resumes_from_its_records_without_re_measuring(tmp_path):

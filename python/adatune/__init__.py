@@ -31,6 +31,7 @@ _LAZY = {
     "approx": "adatune.approx",
     "model": "adatune.model",
     "tune_model": "adatune.model",
+    "tune_tasks": "adatune.model",
     "TunedModel": "adatune.model",
     "lorien": "adatune.lorien",
     "errors": "adatune.errors",

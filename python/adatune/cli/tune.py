@@ -7,13 +7,17 @@ from typing import Any, List, Tuple
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("tune", help="tune a built-in template on this machine or over RPC")
-    p.add_argument("--template", required=True, help="template name (e.g. dense, conv2d_nchw)")
-    p.add_argument("--args", required=True,
+    p = sub.add_parser("tune", help="tune built-in templates on this machine or over RPC")
+    p.add_argument("--template", default=None, help="template name (e.g. dense, conv2d_nchw)")
+    p.add_argument("--args", default=None,
                    help="comma-separated template arguments, e.g. 512,512,512 or 1,64,56,56,64,3,3,1,1")
+    p.add_argument("--task", action="append", default=[], metavar="TEMPLATE:ARGS",
+                   help="a task as template:args (e.g. dense:512,512,512); repeat it to tune "
+                   "several tasks under one --trials budget (on a --farm, at once); instead of "
+                   "--template/--args")
     p.add_argument("--target", default="llvm", help="llvm (default) or cuda")
     p.add_argument("--tuner", default="rfei", help="rfei (default), xgb, xgb-rank, ga, random, grid")
-    p.add_argument("--trials", type=int, default=200, help="trials in all (default 200)")
+    p.add_argument("--trials", type=int, default=200, help="trials in all, over every task (default 200)")
     p.add_argument("--log", default=None,
                    help="append AutoTVM v0.2 records here; an existing log is resumed")
     p.add_argument("--early-stopping", type=int, default=None)
@@ -86,6 +90,23 @@ def parse_template_args(text: str) -> Tuple[Any, ...]:
     return tuple(out)
 
 
+def parse_tasks(args) -> List[Tuple[str, Tuple[Any, ...]]]:
+    """(template, args) of each task: ``--template/--args`` or every ``--task``."""
+    if args.task and (args.template or args.args):
+        raise ValueError("give --task or --template/--args, not both")
+    if not args.task:
+        if not args.template or args.args is None:
+            raise ValueError("give --template and --args (or one --task template:args per task)")
+        return [(args.template, parse_template_args(args.args))]
+    out = []
+    for text in args.task:
+        name, sep, rest = text.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--task {text!r}: expected template:args, e.g. dense:512,512,512")
+        out.append((name.strip(), parse_template_args(rest)))
+    return out
+
+
 def summary_rows(summary, option) -> List[Tuple[str, str]]:
     stats = option.stats
     best = f"{summary.best_gflops:.2f}" if summary.best_gflops is not None else "n/a"
@@ -119,22 +140,27 @@ def make_measure_option(args):
         timeout=args.timeout, check_correctness=args.check_correctness,
         enable_adaptive_evaluator=args.adaptive, min_converge_coef=args.min_converge_coef,
     )
+    if args.farm and not args.tracker:
+        raise ValueError("--farm needs --tracker and --key")
+    if args.tracker and not args.key:
+        raise ValueError("--key is required with --tracker")
+    farm = runner = None
     if args.tracker:
-        if not args.key:
-            raise ValueError("--key is required with --tracker")
         host, port = parse_address(args.tracker, "--tracker")
         if args.farm:
-            from ..farm import Farm, FarmMeasure
+            from ..farm import Farm
 
-            return FarmMeasure(Farm(args.tracker, args.key),
-                               LocalBuilder(n_parallel=args.n_parallel, timeout=args.timeout),
-                               close_farm=True, **run_kwargs)
-        runner = RPCRunner(args.key, host, port, **run_kwargs)
-    elif args.farm:
-        raise ValueError("--farm needs --tracker and --key")
+            farm = Farm(args.tracker, args.key)  # an unreachable tracker fails here
+        else:
+            runner = RPCRunner(args.key, host, port, **run_kwargs)
     else:
         runner = LocalRunner(**run_kwargs)
-    return measure_option(LocalBuilder(n_parallel=args.n_parallel, timeout=args.timeout), runner)
+    builder = LocalBuilder(n_parallel=args.n_parallel, timeout=args.timeout)
+    if farm is not None:
+        from ..farm import FarmMeasure
+
+        return FarmMeasure(farm, builder, close_farm=True, **run_kwargs)
+    return measure_option(builder, runner)
 
 
 def _run_tune(args) -> int:
@@ -145,7 +171,10 @@ def _run_tune(args) -> int:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
     if args.plot and not args.log:
         raise ValueError("--plot draws the run's log: give --log too")
-    task = adatune.task.create(args.template, parse_template_args(args.args), args.target)
+    tasks = [adatune.task.create(name, targs, args.target) for name, targs in parse_tasks(args)]
+    if len(tasks) > 1:
+        return _run_tune_tasks(args, tasks)
+    task = tasks[0]
     option = make_measure_option(args)
     callbacks = [progress_bar(args.trials, desc=f"{task.name} [{args.tuner}]")]
     if args.log:
@@ -160,14 +189,62 @@ def _run_tune(args) -> int:
     rows = summary_rows(summary, option) + farm_rows(getattr(option, "report", lambda: None)())
     if summary.best_config is not None:
         rows.append(("best config", str(summary.best_config)))
+    _finish_rows(args, rows, task.name)
+    print_table(rows)
+    return 0 if summary.n_trials > summary.n_failed else 1
+
+
+_PER_TASK = ("best GFLOPS", "best time (ms)", "trials (this run / resumed)", "failed trials")
+
+
+def _run_tune_tasks(args, tasks) -> int:
+    """Several ``--task``s under one budget (:func:`adatune.tune_tasks`): a table per task."""
+    import threading
+
+    from tqdm.auto import tqdm
+
+    import adatune
+
+    if args.early_stopping is not None:
+        raise ValueError("--early-stopping is for one task; several tasks share --trials by rounds")
+    option = make_measure_option(args)
+    bar = tqdm(total=args.trials, desc=f"{len(tasks)} tasks [{args.tuner}]")
+    lock = threading.Lock()  # on a farm, tasks' rounds report from their own threads
+
+    def advance(tuner, inputs, results) -> None:
+        with lock:
+            bar.update(len(results))
+
+    try:
+        summaries = adatune.tune_tasks(tasks, args.tuner, n_trial=args.trials, measure_option=option,
+                                       log=args.log, seed=args.seed, confirm=args.confirm,
+                                       callbacks=[advance])
+    finally:
+        bar.close()
+        option.close()
+    rows: List[Tuple[str, str]] = []
+    for task, summary in zip(tasks, summaries):
+        own = dict(summary_rows(summary, option))
+        rows.append(("task", task.workload_key))
+        rows += [(f"  {key}", own[key]) for key in _PER_TASK]
+        if summary.best_config is not None:
+            rows.append(("  best config", str(summary.best_config)))
+    rows += [("seconds building", f"{option.stats.build_seconds:.1f}"),
+             ("seconds running", f"{option.stats.run_seconds:.1f}"),
+             ("wall seconds", f"{summaries[0].wall_time:.1f}")]
+    rows += farm_rows(getattr(option, "report", lambda: None)())
+    _finish_rows(args, rows, f"{len(tasks)} tasks")
+    print_table(rows)
+    return 0 if all(s.n_trials > s.n_failed for s in summaries if s.n_trials) else 1
+
+
+def _finish_rows(args, rows, title: str) -> None:
     if args.log:
         rows.append(("log", os.path.abspath(args.log)))
     if args.plot:
         from .plot import write_plot
 
-        rows.append(("plot", os.path.abspath(write_plot([args.log], args.plot, title=task.name))))
-    print_table(rows)
-    return 0 if summary.n_trials > summary.n_failed else 1
+        rows.append(("plot", os.path.abspath(write_plot([args.log], args.plot, title=title))))
 
 
 def _run_best(args) -> int:

@@ -9,8 +9,9 @@ from .frontend import ImportedModel, InputSpec, ModelImportError, import_model, 
 from .kernels import KernelMatch, match_kernel
 from .scheduler import TaskScheduler
 from .tune import ModelVerificationError, NoTunableKernelError, SPACES, tune_model
+from .tune_tasks import tune_tasks
 from .tuned import LayerProfile, TaskReport, TunedModel
 
-__all__ = ["tune_model", "TunedModel", "TaskReport", "LayerProfile", "import_model", "ImportedModel", "InputSpec",
+__all__ = ["tune_model", "tune_tasks", "TunedModel", "TaskReport", "LayerProfile", "import_model", "ImportedModel", "InputSpec",
            "parse_input_spec", "match_kernel", "KernelMatch", "TaskScheduler", "SPACES",
            "ModelImportError", "ModelVerificationError", "NoTunableKernelError"]

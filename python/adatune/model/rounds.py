@@ -19,7 +19,21 @@ from .scheduler import TaskScheduler
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_rounds"]
+__all__ = ["run_rounds", "ROUND", "warm_up_size", "rounds_at_once"]
+
+#: Trials per round of the task scheduler (one RFEI plan).
+ROUND = 16
+
+
+def warm_up_size(trials: int, n_tasks: int) -> int:
+    """Trials of each task's first round: short, so that a small budget reaches every task."""
+    return max(4, min(ROUND, trials // (2 * n_tasks)))
+
+
+def rounds_at_once(measure_option: Any) -> int:
+    """Rounds of different tasks that may run at once: a farm says (``tasks_at_once``),
+    anything else runs them one after the other."""
+    return int(getattr(measure_option, "tasks_at_once", 1) or 1)
 
 
 def _round_size(scheduler: TaskScheduler, i: int, warm_up: int, round_size: int, left: int) -> int:

@@ -51,7 +51,11 @@ class TemplateTask:
     log_path: str
     trials: int = 0
     confirm: bool = True
+    callbacks: List[Any] = field(default_factory=list)
+    """Called after every batch of every round, after the log (see :meth:`run`)."""
     kind: str = field(default="template", init=False)
+    summaries: List[Any] = field(default_factory=list, init=False, repr=False)
+    """The :class:`~adatune.tuner.TuneSummary` of each round, in order."""
 
     @property
     def name(self) -> str:
@@ -73,8 +77,9 @@ class TemplateTask:
         """Measure up to ``n`` more configs; returns how many were measured."""
         from ..tuner import log_to_file
 
-        summary = self.tuner.tune(n, measure_option, callbacks=[log_to_file(self.log_path), *callbacks],
+        summary = self.tuner.tune(n, measure_option, callbacks=[log_to_file(self.log_path), *self.callbacks, *callbacks],
                                   confirm=self.confirm)
+        self.summaries.append(summary)
         done = summary.n_trials - summary.n_resumed
         self.trials += done
         return done

@@ -37,7 +37,7 @@ from .default_schedule import default_schedule
 from .frontend import import_model
 from .kernels import match_kernel
 from .profile import kernel_seconds, profile_kernels
-from .rounds import run_rounds
+from .rounds import ROUND, rounds_at_once, run_rounds, warm_up_size
 from .scheduler import TaskScheduler
 from .tasks import MetaScheduleTask, ModelKernel, TemplateTask
 from .tuned import TaskReport, TunedModel
@@ -47,8 +47,6 @@ __all__ = ["tune_model", "ModelVerificationError", "NoTunableKernelError", "SPAC
 logger = logging.getLogger(__name__)
 
 SPACES = ("auto", "templates", "metaschedule")
-#: Trials per round of the task scheduler (one RFEI plan).
-ROUND = 16
 #: Kernels below this share of the default-scheduled model's time are not tuned.
 MIN_SHARE = 0.01
 #: Relative error (max |tuned - reference| / max |reference|) a verified output may have.
@@ -260,8 +258,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
         for i, t in enumerate(tasks):
             if t.trials:
                 scheduler.record(i, t.trials, t.best_latency, t.exhausted)
-        # A short warm-up round each, so that a small budget still reaches every task.
-        warm_up = max(4, min(ROUND, trials // (2 * len(tasks))))
+        warm_up = warm_up_size(trials, len(tasks))
         pending = sorted({int(c) for c in checkpoints if 0 < int(c) <= trials})
         curve: List[List[float]] = []
         paused = 0.0  # seconds spent on checkpoints, not tuning
@@ -277,7 +274,7 @@ def tune_model(model: Any, *, target: Any = "llvm", work_dir: Any, trials: int,
                 paused += time.time() - t0
 
         done = run_rounds(tasks, scheduler, trials, done, warm_up, ROUND, measure_option, _after_round,
-                          concurrency=int(getattr(measure_option, "tasks_at_once", 1) or 1))
+                          concurrency=rounds_at_once(measure_option))
         # On a farm: which side limited the run (read before the option closes).
         farm = measure_option.report() if hasattr(measure_option, "bottleneck") else None
     finally:
