@@ -105,6 +105,7 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-plan32-mf0.5": ("rfei", {"plan_size": 32, "local_share": 0.0, "max_features": 0.5}),
     "rfei-eps0.5-now": ("rfei", {"epsilon": UncertaintyEpsilon(0.02, 0.5)}),  # wider epsilon range
     "rfei-mf0.5": ("rfei", {"max_features": 0.5}),  # decorrelated trees: a wider spread
+    "rfei-marg25": ("rfei", {"marginal_share": 0.25}),  # a quarter of model picks by knob ratio
     # against the earlier defaults
     "rfei-previous": ("rfei", dict(_OLD)),
     "rfei-first-fit-64": ("rfei", {**_OLD, "first_fit": None}),

@@ -101,3 +101,49 @@ def test_local_share_spends_model_picks_on_neighbours_of_the_best():
             RFEITuner(sp, local_share=bad)
     with pytest.raises(ValueError, match="local_top"):
         RFEITuner(sp, local_top=0)
+
+
+def test_knob_ratio_score_ranks_unmeasured_combinations_of_good_values_high():
+    from scipy.stats import spearmanr
+
+    from adatune.tuner.marginal import knob_ratio_score
+
+    s = ConfigSpace()
+    s.define_knob("a", list(range(6)))
+    s.define_knob("b", list(range(5)))
+    s.define_knob("c", list(range(4)))
+    # Additive throughput, best at a=4, b=1, c=3 (never among the measured ones).
+    value = lambda d: 10.0 - abs(d[0] - 4) - 2 * abs(d[1] - 1) - 0.5 * abs(d[2] - 3)  # noqa: E731
+    best = s.from_digits([4, 1, 3])
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        xs = [int(i) for i in rng.choice(s.n_configs, 40, replace=False) if i != best]
+        score = knob_ratio_score(s, xs, [value(s.digits(i)) for i in xs])
+        rest = [i for i in range(s.n_configs) if i not in set(xs)]
+        truth = np.array([value(s.digits(i)) for i in rest])
+        top = ExhaustiveOptimizer(s).find_maximums(score, 10, set(xs), rng)
+        assert best in top
+        assert np.mean([value(s.digits(i)) for i in top[:5]]) > np.mean(truth) + 2.5
+        assert spearmanr(score(rest), truth)[0] > 0.4
+
+
+def test_marginal_share_takes_plan_picks_from_the_knob_ratio_ranking():
+    sp = load_replay(PNPOLY)
+    tuner = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=0.0,
+                      marginal_share=1.0, epsilon=0.0, seed=3)
+    tuner.tune(16, ReplayRunner(sp))
+    from adatune.tuner.marginal import knob_ratio_score
+
+    score = knob_ratio_score(sp.config_space, tuner.xs, tuner.ys)
+    ranked = ExhaustiveOptimizer(sp.config_space).find_maximums(score, 16, set(tuner.xs),
+                                                                np.random.default_rng(0))
+    top = np.sort(score(ranked))[::-1]
+    assert len(tuner.trials) == 16
+    assert np.allclose(np.sort(score(tuner.trials))[::-1], top)  # the same scores (ties may differ)
+    plain = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=0.0,
+                      epsilon=0.0, seed=3)
+    plain.tune(16, ReplayRunner(sp))
+    assert not np.allclose(np.sort(score(plain.trials))[::-1], top)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="marginal_share"):
+            RFEITuner(sp, marginal_share=bad)

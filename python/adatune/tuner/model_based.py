@@ -17,7 +17,7 @@ from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .._checks import check_positive_int
+from .._checks import check_fraction, check_positive_int
 from ..errors import ArgumentError, ArgumentTypeError
 from .cost_model import CostModel
 from .epsilon import UNSET, EpsilonPolicy, resolve_epsilon
@@ -53,6 +53,10 @@ class ModelBasedTuner(Tuner):
         incumbents' neighbours are where the last percent usually is.
     local_top : int, default 4
         How many of the best measured configs lend their neighbourhoods.
+    marginal_share : float, default 0.0
+        Share of each plan's model picks ranked by a per-knob density ratio of the
+        measured configs (:func:`~adatune.tuner.marginal.knob_ratio_score`, TPE's
+        independence bias) instead of the cost model; taken after the local picks.
     seed : int or numpy Generator, optional
     uncertainty_aware, eps_range
         Deprecated: ``epsilon=UncertaintyEpsilon(*eps_range)`` says the same.
@@ -62,7 +66,8 @@ class ModelBasedTuner(Tuner):
                  model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
                  plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
                  first_fit: Optional[int] = None, local_share: float = 0.0, local_top: int = 4,
-                 seed=None, *, uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
+                 seed=None, *, marginal_share: float = 0.0, uncertainty_aware: Any = UNSET,
+                 eps_range: Any = UNSET):
         super().__init__(task, seed)
         owner = type(self).__name__
         if not isinstance(cost_model, CostModel):
@@ -76,6 +81,7 @@ class ModelBasedTuner(Tuner):
         epsilon = resolve_epsilon(owner, epsilon, uncertainty_aware, eps_range, epsilon)
         self.planner = Planner(plan_size, first_fit, epsilon, local_share, owner=owner)
         self.local_top = check_positive_int(local_top, "local_top", owner)
+        self.marginal_share = check_fraction(marginal_share, "marginal_share", owner)
         self.cost_model = cost_model
         self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
         self.model_time = 0.0
@@ -181,6 +187,13 @@ class ModelBasedTuner(Tuner):
         n_model, n_local = self.planner.start_plan(spread, best)
         score = lambda pts: self.cost_model.acquisition(pts, best)  # noqa: E731
         local = self._local_picks(score, n_local)
+        n_marginal = min(n_model - len(local), int(round(self.marginal_share * n_model)))
+        if n_marginal > 0 and self.xs:
+            from .marginal import knob_ratio_score
+
+            local = local + self._marginal_optimizer().find_maximums(
+                knob_ratio_score(self.space, self.xs, self.ys), n_marginal,
+                self.visited | set(local), self.rng)
         maximums = self.model_optimizer.find_maximums(
             score, self.planner.plan_size, self.visited | set(local), self.rng)
         self.planner.set_plan(local, maximums, n_model, exclude=self.visited)
@@ -188,6 +201,17 @@ class ModelBasedTuner(Tuner):
         own = len(self.xs) if self.best_throughput > 0 else 0
         logger.debug("refit #%d on %d points (%d transferred): eps=%.3f, %d model picks (%d local)",
                      self.train_ct, len(xs), len(xs) - own, self.epsilon, len(self.trials), len(local))
+
+    def _marginal_optimizer(self) -> Any:
+        """The optimizer of the knob-ratio picks: annealing walkers of their own (the
+        model's persist between refits and must not be moved by another score)."""
+        opt = self.model_optimizer
+        if not isinstance(opt, SimulatedAnnealingOptimizer):
+            return opt
+        if getattr(self, "_ratio_sa", None) is None:
+            self._ratio_sa = SimulatedAnnealingOptimizer(self.space, parallel_size=opt.parallel_size,
+                                                         n_iter=opt.n_iter)
+        return self._ratio_sa
 
     def _local_picks(self, score, num: int) -> List[int]:
         """The ``num`` best-scored unvisited neighbours of the best measured configs."""

@@ -55,6 +55,9 @@ class RFEITuner(ModelBasedTuner):
         Share of each plan's model picks taken from the one-knob neighbourhoods of the
         ``local_top`` best measured configs (see :class:`ModelBasedTuner`).
     local_top : int, default 4
+    marginal_share : float, default 0.0
+        Share of each plan's model picks ranked by a per-knob density ratio (see
+        :class:`ModelBasedTuner`).
     seed : int or numpy Generator, optional
     uncertainty_aware, eps_range
         Deprecated: ``epsilon=UncertaintyEpsilon(*eps_range)`` or ``epsilon=<float>``.
@@ -66,7 +69,7 @@ class RFEITuner(ModelBasedTuner):
                  sa_iters: Optional[int] = None, sa_parallel: int = 128, n_jobs: int = 1,
                  first_fit: Optional[int] = 16, exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT,
                  local_share: float = 0.5, local_top: int = 4, seed=None, *,
-                 uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
+                 marginal_share: float = 0.0, uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
         space = task.config_space
         if space.n_configs <= exhaustive_limit:
             optimizer: Any = ExhaustiveOptimizer(space, max_configs=exhaustive_limit)
@@ -79,7 +82,8 @@ class RFEITuner(ModelBasedTuner):
                                                max_features=max_features, min_samples_leaf=min_samples_leaf,
                                                random_state=sub_seed(seed, 1), n_jobs=n_jobs),
                          optimizer, plan_size=plan_size, epsilon=epsilon, first_fit=first_fit,
-                         local_share=local_share, local_top=local_top, seed=seed)
+                         local_share=local_share, local_top=local_top, seed=seed,
+                         marginal_share=marginal_share)
         if sa_iters is None and isinstance(optimizer, SimulatedAnnealingOptimizer):
             # Sized from the plan ModelBasedTuner has just validated.
             optimizer.n_iter = max(100, 500 * self.plan_size // 64)
