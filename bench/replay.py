@@ -46,10 +46,15 @@ Reproduce (from the repository root)::
     python bench/replay.py --tuners rfei-dynamic,xgb-reg --seeds 3 FILE  # a subset
     python bench/replay.py --tuners rfei-dynamic,rfei-nolocal,rfei-plan32-nolocal,xgb-reg --seeds 16
                                                                          # ablations (ABLATIONS)
+
+With ``--json OUT``, every finished run is appended to ``OUT.partial.jsonl`` as it ends;
+an interrupted invocation rerun as it was skips the runs found there (a line cut by the
+interruption is reported and skipped), and the file goes once ``OUT`` is written.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import glob
 import gzip
@@ -629,6 +634,32 @@ def _merged(paths: Sequence[str], runs: List[Dict[str, Any]], spaces: Sequence[s
     return list(out.values())
 
 
+def _checkpoint_path(json_path: Optional[str]) -> Optional[str]:
+    """Where finished runs are appended while a run with ``--json`` goes on (removed once
+    the JSON is written): a rerun of the same command skips the runs it holds."""
+    return f"{json_path}.partial.jsonl" if json_path else None
+
+
+def _finished_runs(path: Optional[str], spaces: Sequence[str], budget: int) -> Dict[Tuple[str, str, int], Dict[str, Any]]:
+    """Runs of an interrupted earlier invocation (same spaces by name, same budget)."""
+    if not path or not os.path.exists(path):
+        return {}
+    by_name = {_short(sp): sp for sp in spaces}
+    done: Dict[Tuple[str, str, int], Dict[str, Any]] = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                r = json.loads(line)
+                key = (by_name.get(_short(r["space"])), r["tuner"], int(r["seed"]))
+                run_budget = r.pop("budget")
+            except (ValueError, KeyError, TypeError) as err:  # a line cut by the interruption
+                print(f"{path}:{n}: unreadable run skipped ({err})", file=sys.stderr)
+                continue
+            if key[0] is not None and run_budget == budget:
+                done[key] = {**r, "space": key[0]}
+    return done
+
+
 def _progress(done: int, total: int, t0: float) -> None:
     if done % 10 == 0 or done == total:
         print(f"[{done}/{total} runs, {time.time() - t0:.0f} s]", file=sys.stderr, flush=True)
@@ -648,7 +679,8 @@ def main(argv: Sequence[str] = ()) -> int:
     ap.add_argument("--budget", type=int, default=None, help="unique trials per run (full: 400)")
     ap.add_argument("--tuners", default=",".join(ALL_TUNERS), help="comma-separated labels")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
-    ap.add_argument("--json", default=None, help="write raw numbers and summaries here")
+    ap.add_argument("--json", default=None, help="write raw numbers and summaries here (while it "
+                    "runs, finished runs go to JSON.partial.jsonl; the same command resumes from it)")
     ap.add_argument("--plot", default=None, help="write the best-so-far PNG here")
     args = ap.parse_args(list(argv))
     tuners = [t.strip() for t in args.tuners.split(",") if t.strip()]
@@ -669,19 +701,29 @@ def main(argv: Sequence[str] = ()) -> int:
     # Optuna's asks cost grows with its study (about 70 % of the CPU of a quick run):
     # start those first so the pool does not end on a tail of them.
     jobs.sort(key=lambda job: job[1] not in ASK_TELL_PEERS)
+    checkpoint = _checkpoint_path(args.json)
+    finished = _finished_runs(checkpoint, spaces, budget)
+    runs = [finished[j] for j in jobs if j in finished]
+    if runs:
+        print(f"resuming: {len(runs)} of {len(jobs)} runs from {checkpoint}", file=sys.stderr)
+    todo = [j for j in jobs if j not in finished]
     t0 = time.time()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as ex:
-            futs = [ex.submit(run_one, sp, t, s, budget) for sp, t, s in jobs]
-            runs = []
-            for k, f in enumerate(futs, 1):
-                runs.append(f.result())
-                _progress(k, len(jobs), t0)
-    else:
-        runs = []
-        for k, (sp, t, s) in enumerate(jobs, 1):
-            runs.append(run_one(sp, t, s, budget))
-            _progress(k, len(jobs), t0)
+    with (open(checkpoint, "a") if checkpoint else contextlib.nullcontext()) as ckpt:
+        def keep(run: Dict[str, Any], k: int) -> None:
+            runs.append(run)
+            if ckpt is not None:
+                ckpt.write(json.dumps({**run, "budget": budget}) + "\n")
+                ckpt.flush()
+            _progress(k, len(todo), t0)
+
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as ex:
+                futs = [ex.submit(run_one, sp, t, s, budget) for sp, t, s in todo]
+                for k, f in enumerate(futs, 1):
+                    keep(f.result(), k)
+        else:
+            for k, (sp, t, s) in enumerate(todo, 1):
+                keep(run_one(sp, t, s, budget), k)
     wall = time.time() - t0
     if args.merge:
         runs = _merged(args.merge, runs, spaces, budget, ap)
@@ -713,6 +755,8 @@ def main(argv: Sequence[str] = ()) -> int:
                   "runs": runs}
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
+        if checkpoint and os.path.exists(checkpoint):
+            os.remove(checkpoint)
     return 0
 
 

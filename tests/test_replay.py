@@ -226,3 +226,31 @@ def test_bench_peers_count_unique_trials_and_are_deterministic(tmp_path, label):
     if label != "kt-genetic_algorithm":  # KT's GA may stop early on a tiny space
         assert a["n_trials"] == 11 and a["curve"][-1] == pytest.approx(1.0)
         assert a["trials_to_opt"] <= 11
+
+
+def test_an_interrupted_bench_run_resumes_from_its_checkpoint(tmp_path, capsys):
+    bench = _bench()
+    path = _kt_cache(tmp_path)
+    argv = [path, "--tuners", "random,droplet", "--seeds", "3", "--budget", "8", "--jobs", "1"]
+    full = tmp_path / "full.json"
+    assert bench.main([*argv, "--json", str(full)]) == 0
+    assert not os.path.exists(f"{full}.partial.jsonl")  # removed once the JSON is written
+    first = json.loads(full.read_text())["runs"]
+    # An interrupted run: two runs kept, the line in flight cut short.
+    out = tmp_path / "resumed.json"
+    with open(f"{out}.partial.jsonl", "w") as f:
+        for r in first[:2]:
+            f.write(json.dumps({**r, "budget": 8}) + "\n")
+        f.write('{"space": "cut sh')
+    calls = []
+    real = bench.run_one
+    bench.run_one = lambda *a: calls.append(a) or real(*a)
+    assert bench.main([*argv, "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 2 of 6 runs" in err and "partial.jsonl:3: unreadable run skipped" in err
+    assert len(calls) == 4 and {(c[1], c[2]) for c in calls}.isdisjoint(
+        {(r["tuner"], r["seed"]) for r in first[:2]})
+    again = json.loads(out.read_text())["runs"]
+    key = lambda r: (r["tuner"], r["seed"])  # noqa: E731
+    assert sorted(map(key, again)) == sorted(map(key, first))
+    assert {key(r): r["curve"] for r in again} == {key(r): r["curve"] for r in first}

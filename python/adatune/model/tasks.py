@@ -77,8 +77,8 @@ class TemplateTask:
         """Measure up to ``n`` more configs; returns how many were measured."""
         from ..tuner import log_to_file
 
-        summary = self.tuner.tune(n, measure_option, callbacks=[log_to_file(self.log_path), *self.callbacks, *callbacks],
-                                  confirm=self.confirm)
+        summary = self.tuner.tune(n, measure_option, confirm=self.confirm,
+                                  callbacks=[log_to_file(self.log_path), *self.callbacks, *callbacks])
         self.summaries.append(summary)
         done = summary.n_trials - summary.n_resumed
         self.trials += done

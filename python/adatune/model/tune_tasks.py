@@ -55,7 +55,7 @@ def tune_tasks(tasks: Sequence[Any], tuner: str = "rfei", n_trial: int = 200, me
         Re-measure a would-be new best before taking it (as :meth:`Tuner.tune`).
     callbacks : sequence of callables
         ``cb(tuner, inputs, results)`` after every batch of any task (on a farm, from
-        that task's thread; ``cb.tuner.task`` says which). Callbacks with ``start`` or
+        that task's thread; the tuner's ``task`` says which). Callbacks with ``start`` or
         ``close`` are refused: they would be started once per round.
     on_round : callable, optional
         ``on_round(task_index, trials_done)`` after each round.

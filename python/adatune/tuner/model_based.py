@@ -84,6 +84,7 @@ class ModelBasedTuner(Tuner):
         self.marginal_share = check_fraction(marginal_share, "marginal_share", owner)
         self.cost_model = cost_model
         self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
+        self._ratio_sa: Optional[SimulatedAnnealingOptimizer] = None  # see _marginal_optimizer
         self.model_time = 0.0
         self._exhausted = False
         self._siblings: List[Any] = []
@@ -208,7 +209,7 @@ class ModelBasedTuner(Tuner):
         opt = self.model_optimizer
         if not isinstance(opt, SimulatedAnnealingOptimizer):
             return opt
-        if getattr(self, "_ratio_sa", None) is None:
+        if self._ratio_sa is None:
             self._ratio_sa = SimulatedAnnealingOptimizer(self.space, parallel_size=opt.parallel_size,
                                                          n_iter=opt.n_iter)
         return self._ratio_sa
