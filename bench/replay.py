@@ -648,6 +648,8 @@ def _finished_runs(path: Optional[str], spaces: Sequence[str], budget: int) -> D
     done: Dict[Tuple[str, str, int], Dict[str, Any]] = {}
     with open(path) as f:
         for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
             try:
                 r = json.loads(line)
                 key = (by_name.get(_short(r["space"])), r["tuner"], int(r["seed"]))
@@ -709,6 +711,8 @@ def main(argv: Sequence[str] = ()) -> int:
     todo = [j for j in jobs if j not in finished]
     t0 = time.time()
     with (open(checkpoint, "a") if checkpoint else contextlib.nullcontext()) as ckpt:
+        if ckpt is not None and ckpt.tell() > 0:
+            ckpt.write("\n")  # the last line may have been cut: never append to it
         def keep(run: Dict[str, Any], k: int) -> None:
             runs.append(run)
             if ckpt is not None:

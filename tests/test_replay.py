@@ -242,14 +242,26 @@ def test_an_interrupted_bench_run_resumes_from_its_checkpoint(tmp_path, capsys):
         for r in first[:2]:
             f.write(json.dumps({**r, "budget": 8}) + "\n")
         f.write('{"space": "cut sh')
-    calls = []
     real = bench.run_one
+
+    def one_then_stop(*a):  # interrupted again, one run later
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(a)
+        return real(*a)
+
+    calls = []
+    bench.run_one = one_then_stop
+    with pytest.raises(KeyboardInterrupt):
+        bench.main([*argv, "--json", str(out)])
+    calls = []
     bench.run_one = lambda *a: calls.append(a) or real(*a)
     assert bench.main([*argv, "--json", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "resuming: 2 of 6 runs" in err and "partial.jsonl:3: unreadable run skipped" in err
-    assert len(calls) == 4 and {(c[1], c[2]) for c in calls}.isdisjoint(
+    assert "resuming: 3 of 6 runs" in err and "partial.jsonl:3: unreadable run skipped" in err
+    assert len(calls) == 3 and {(c[1], c[2]) for c in calls}.isdisjoint(
         {(r["tuner"], r["seed"]) for r in first[:2]})
+    assert not os.path.exists(f"{out}.partial.jsonl")
     again = json.loads(out.read_text())["runs"]
     key = lambda r: (r["tuner"], r["seed"])  # noqa: E731
     assert sorted(map(key, again)) == sorted(map(key, first))
