@@ -251,3 +251,18 @@ def test_sampling_a_sparse_constrained_space_fills_the_batch():
         config_space = cfg
     tuner = RandomTuner(_Task(), seed=0)
     assert len(tuner.next_batch(16)) == 16 and not tuner._exhausted
+
+
+def test_digit_matrix_agrees_with_digits_below_and_past_int64():
+    small = ConfigSpace()
+    small.define_knob("a", [1, 2, 3])
+    small.define_split("s", 64, num_outputs=3)
+    huge = ConfigSpace()
+    for i in range(12):
+        huge.define_split(f"s{i}", 1 << 12, num_outputs=3)  # 91 ** 12 configs
+    assert huge.n_configs > 2 ** 63  # decoded as Python ints
+    for space in (small, huge):
+        idx = [0, space.n_configs - 1, space.n_configs // 3, space.n_configs // 7]
+        assert space.digit_matrix(idx).tolist() == [space.digits(i) for i in idx]
+    with pytest.raises(ValueError, match=r"mine: bad config index -1"):
+        small.digit_matrix([-1], "mine")

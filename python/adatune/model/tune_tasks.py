@@ -10,7 +10,6 @@ task logs to the one AutoTVM log; a re-run resumes from it without re-measuring.
 """
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -128,11 +127,10 @@ def _summary(work: TemplateTask, resumed: int, wall: float) -> Any:
     from ..tuner import TuneSummary
 
     tuner, rounds = work.tuner, work.summaries
-    best = tuner.best_result
     return TuneSummary(
         task_name=str(work.task.name), best_config=tuner.best_config,
         best_throughput=tuner.best_throughput, best_gflops=tuner.best_gflops,
-        best_cost=best.mean_cost if best is not None else math.inf,
+        best_cost=work.best_latency,
         n_trials=work.trials, n_failed=sum(s.n_failed for s in rounds), n_resumed=resumed,
         wall_time=wall, measure_time=sum(s.measure_time for s in rounds),
         tuner_time=sum(s.tuner_time for s in rounds),

@@ -339,26 +339,35 @@ class ConfigSpace:
         numeric), reorder knobs the permutation, annotate knobs an option code per axis.
         """
         idx = list(indices)
-        radices, strides = self._layout()
         tables = [k.feature_table() for k in self._knobs.values()]
         width = sum(t.shape[1] for t in tables)
         out = np.empty((len(idx), width), dtype=np.float64)
         if not idx:
             return out
+        digits = self.digit_matrix(idx, "features")
+        col = 0
+        for k, t in enumerate(tables):
+            out[:, col:col + t.shape[1]] = t[digits[:, k]]
+            col += t.shape[1]
+        return out
+
+    def digit_matrix(self, indices: Iterable[int], owner: str = "digit_matrix") -> np.ndarray:
+        """:meth:`digits` of every index at once, shape ``(len(indices), n_knobs)``, int64
+        (indices past int64 are decoded as Python ints)."""
+        idx = list(indices)
+        radices, strides = self._layout()
         total = self.n_configs
         for i in idx:
             if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not 0 <= i < total:
-                raise ArgumentError(f"features: bad config index {i!r} (space has {total} configs)")
+                raise ArgumentError(f"{owner}: bad config index {i!r} (space has {total} configs)")
+        out = np.empty((len(idx), len(radices)), dtype=np.int64)
         if total < _INT64_SAFE:
             arr = np.asarray(idx, dtype=np.int64)
-            digit_cols = [(arr // s) % r for r, s in zip(radices, strides)]
+            for k, (r, s) in enumerate(zip(radices, strides)):
+                out[:, k] = (arr // s) % r
         else:
-            digit_cols = [np.asarray([(int(i) // s) % r for i in idx], dtype=np.int64)
-                          for r, s in zip(radices, strides)]
-        col = 0
-        for t, d in zip(tables, digit_cols):
-            out[:, col:col + t.shape[1]] = t[d]
-            col += t.shape[1]
+            for k, (r, s) in enumerate(zip(radices, strides)):
+                out[:, k] = [(int(i) // s) % r for i in idx]
         return out
 
     # ------------------------------------------------------------------ rebuilding

@@ -24,13 +24,8 @@ def _good_count(n: int) -> int:
 def knob_ratio_score(space: Any, xs: Sequence[int], ys: Sequence[float]) -> Callable[[Sequence[int]], np.ndarray]:
     """Score function over config indices of ``space`` from measured ``xs`` and their
     throughputs ``ys`` (higher is better; 0 = failed)."""
-    radices = np.asarray(space.radices, dtype=np.int64)
-    strides = np.concatenate([[1], np.cumprod(radices[:-1])]).astype(np.int64)
-
-    def digits(idx: Sequence[int]) -> np.ndarray:
-        return (np.asarray(idx, dtype=np.int64)[:, None] // strides) % radices
-
-    d = digits(xs)
+    radices = space.radices
+    d = space.digit_matrix(xs, "knob_ratio_score")
     y = np.asarray(ys, dtype=np.float64)
     order = np.argsort(-y, kind="stable")
     good = np.zeros(len(y), dtype=bool)
@@ -44,7 +39,7 @@ def knob_ratio_score(space: Any, xs: Sequence[int], ys: Sequence[float]) -> Call
         tables.append(np.log(pg) - np.log(pb))
 
     def score(idx: Sequence[int]) -> np.ndarray:
-        dd = digits(idx)
+        dd = space.digit_matrix(idx, "knob_ratio_score")
         return sum(t[dd[:, k]] for k, t in enumerate(tables))
 
     return score
