@@ -94,23 +94,41 @@ OURS: Dict[str, Tuple[str, Dict[str, Any]]] = {
 }
 # Ablations (not run by default; name them in --tuners): what the tuner defaults buy.
 # The earlier ones are pinned to the defaults they were run against (plan 64, epsilon in
-# [0.02, 0.5], no local share) so that the tables in docs/ stay reproducible.
-_OLD: Dict[str, Any] = {"plan_size": 64, "epsilon": UncertaintyEpsilon(0.02, 0.5), "local_share": 0.0}
+# [0.02, 0.5], no local share, first fit after 16, EI only) so that the tables in docs/
+# keep their meaning.
+_OLD: Dict[str, Any] = {"plan_size": 64, "epsilon": UncertaintyEpsilon(0.02, 0.5), "local_share": 0.0,
+                        "first_fit": 16, "thompson_share": 0.0}
+# Stop 23's defaults (a refit every 16, first fit after 16, plans ranked by EI only): the
+# ablations of stops 9-23 were run against them and stay pinned to them.
+_STOP23: Dict[str, Any] = {"plan_size": 16, "first_fit": 16, "thompson_share": 0.0}
 ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
-    # against the current defaults (plan 16, local share 0.5, epsilon in [0.02, 0.2])
-    "rfei-nolocal": ("rfei", {"local_share": 0.0}),
-    "rfei-local25": ("rfei", {"local_share": 0.25}),
-    "rfei-local25-top2": ("rfei", {"local_share": 0.25, "local_top": 2}),
-    "rfei-plan8-nolocal": ("rfei", {"plan_size": 8, "local_share": 0.0}),
-    "rfei-plan8-local25": ("rfei", {"plan_size": 8, "local_share": 0.25}),
-    "rfei-plan32-nolocal": ("rfei", {"plan_size": 32, "local_share": 0.0}),  # the stop-8 defaults
-    "rfei-plan32-local25": ("rfei", {"plan_size": 32, "local_share": 0.25}),
-    "rfei-plan32-local50": ("rfei", {"plan_size": 32}),
-    "rfei-plan32-leaf2": ("rfei", {"plan_size": 32, "local_share": 0.0, "min_samples_leaf": 2}),
-    "rfei-plan32-mf0.5": ("rfei", {"plan_size": 32, "local_share": 0.0, "max_features": 0.5}),
-    "rfei-eps0.5-now": ("rfei", {"epsilon": UncertaintyEpsilon(0.02, 0.5)}),  # wider epsilon range
-    "rfei-mf0.5": ("rfei", {"max_features": 0.5}),  # decorrelated trees: a wider spread
-    "rfei-marg25": ("rfei", {"marginal_share": 0.25}),  # a quarter of model picks by knob ratio
+    "rfei-stop23": ("rfei", dict(_STOP23)),
+    "rfei-fixed-stop23": ("rfei", {**_STOP23, "epsilon": 0.05}),
+    # against stop 23's defaults (local share 0.5, epsilon in [0.02, 0.2])
+    "rfei-nolocal": ("rfei", {**_STOP23, "local_share": 0.0}),
+    "rfei-local25": ("rfei", {**_STOP23, "local_share": 0.25}),
+    "rfei-local25-top2": ("rfei", {**_STOP23, "local_share": 0.25, "local_top": 2}),
+    "rfei-plan8-nolocal": ("rfei", {**_STOP23, "plan_size": 8, "local_share": 0.0}),
+    "rfei-plan8-local25": ("rfei", {**_STOP23, "plan_size": 8, "local_share": 0.25}),
+    "rfei-plan32-nolocal": ("rfei", {**_STOP23, "plan_size": 32, "local_share": 0.0}),  # the stop-8 defaults
+    "rfei-plan32-local25": ("rfei", {**_STOP23, "plan_size": 32, "local_share": 0.25}),
+    "rfei-plan32-local50": ("rfei", {**_STOP23, "plan_size": 32}),
+    "rfei-plan32-leaf2": ("rfei", {**_STOP23, "plan_size": 32, "local_share": 0.0, "min_samples_leaf": 2}),
+    "rfei-plan32-mf0.5": ("rfei", {**_STOP23, "plan_size": 32, "local_share": 0.0, "max_features": 0.5}),
+    "rfei-eps0.5-now": ("rfei", {**_STOP23, "epsilon": UncertaintyEpsilon(0.02, 0.5)}),  # wider epsilon range
+    "rfei-mf0.5": ("rfei", {**_STOP23, "max_features": 0.5}),  # decorrelated trees: a wider spread
+    "rfei-marg25": ("rfei", {**_STOP23, "marginal_share": 0.25}),  # a quarter of model picks by knob ratio
+    # issue 15, stop 24: an earlier first fit, shorter plans, Thompson draws
+    "rfei-ff8": ("rfei", {**_STOP23, "first_fit": 8}),
+    "rfei-plan8-ff8": ("rfei", {**_STOP23, "plan_size": 8, "first_fit": 8}),
+    "rfei-ts": ("rfei", {**_STOP23, "thompson_share": 1.0}),  # global picks by one tree each
+    "rfei-ts50": ("rfei", {**_STOP23, "thompson_share": 0.5}),
+    "rfei-ts-plan8": ("rfei", {**_STOP23, "thompson_share": 1.0, "plan_size": 8, "first_fit": 8}),
+    "rfei-ts-plan8-fixed": ("rfei", {**_STOP23, "thompson_share": 1.0, "plan_size": 8, "first_fit": 8,
+                                     "epsilon": 0.05}),
+    "rfei-ts50-plan8": ("rfei", {**_STOP23, "thompson_share": 0.5, "plan_size": 8, "first_fit": 8}),
+    "rfei-ts-plan8-local25": ("rfei", {**_STOP23, "thompson_share": 1.0, "plan_size": 8, "first_fit": 8,
+                                       "local_share": 0.25}),
     # against the earlier defaults
     "rfei-previous": ("rfei", dict(_OLD)),
     "rfei-first-fit-64": ("rfei", {**_OLD, "first_fit": None}),

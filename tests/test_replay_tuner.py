@@ -147,3 +147,52 @@ def test_marginal_share_takes_plan_picks_from_the_knob_ratio_ranking():
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="marginal_share"):
             RFEITuner(sp, marginal_share=bad)
+
+
+def test_thompson_share_plans_each_pick_as_the_best_of_one_tree():
+    sp = load_replay(PNPOLY)
+    tuner = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=0.0,
+                      thompson_share=1.0, epsilon=0.0, seed=3)
+    tuner.tune(16, ReplayRunner(sp))  # 16 random trials, then the first fit plans 16 picks
+    plan = list(tuner.trials)
+    assert len(plan) == 16 and len(set(plan)) == 16 and not set(plan) & set(tuner.xs)
+    pool = ExhaustiveOptimizer(sp.config_space).candidates(set(tuner.xs))
+    samples = tuner.cost_model.draws(pool)
+    samples = samples + 1e-6 * samples.mean(axis=0)
+    where = {idx: j for j, idx in enumerate(pool)}
+    free = np.ones(len(pool), dtype=bool)
+    for idx in plan:  # each pick is the best remaining config under some tree
+        col = where[idx]
+        best_free = np.where(free, samples, -np.inf).max(axis=1)
+        assert np.any(samples[:, col] >= best_free - 1e-12), idx
+        free[col] = False
+    # not the forest's top configs by its mean, nor the acquisition's plan
+    top_mean = {pool[j] for j in np.argsort(-samples.mean(axis=0))[:16]}
+    assert len(top_mean & set(plan)) <= 13  # the forest's mean greedily: all 16
+    plain = RFEITuner(sp, n_estimators=20, plan_size=16, first_fit=16, local_share=0.0,
+                      thompson_share=0.0, epsilon=0.0, seed=3)
+    plain.tune(16, ReplayRunner(sp))
+    assert set(plain.trials) != set(plan)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="thompson_share"):
+            RFEITuner(sp, thompson_share=bad)
+
+
+def test_thompson_share_needs_a_model_that_samples():
+    from adatune.tuner import ModelBasedTuner, XGBoostCostModel
+
+    sp = load_replay(PNPOLY)
+    with pytest.raises(ValueError, match="thompson_share needs a cost model"):
+        ModelBasedTuner(sp, XGBoostCostModel(sp.config_space), thompson_share=0.5)
+    ModelBasedTuner(sp, XGBoostCostModel(sp.config_space), thompson_share=0.0)
+
+
+def test_a_batch_larger_than_the_plan_is_planned_whole():
+    sp = load_replay(PNPOLY)
+    tuner = RFEITuner(sp, n_estimators=10, plan_size=8, first_fit=8, epsilon=0.0, seed=0)
+    tuner.tune(32, ReplayRunner(sp, n_parallel=32))  # one random batch, then the first fit
+    assert tuner.train_ct == 1 and len(tuner.trials) == 32
+    assert len(tuner.next_batch(32)) == 32 and tuner.trial_pt == 32  # all of it from the plan
+    small = RFEITuner(sp, n_estimators=10, plan_size=8, first_fit=8, epsilon=0.0, seed=0)
+    small.tune(8, ReplayRunner(sp, n_parallel=4))
+    assert len(small.trials) == 8  # batches below the plan: the plan's own size

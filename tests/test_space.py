@@ -266,3 +266,33 @@ def test_digit_matrix_agrees_with_digits_below_and_past_int64():
         assert space.digit_matrix(idx).tolist() == [space.digits(i) for i in idx]
     with pytest.raises(ValueError, match=r"mine: bad config index -1"):
         small.digit_matrix([-1], "mine")
+
+
+def test_restrict_allows_only_the_given_configs_and_samples_them_without_rejection():
+    s = ConfigSpace()
+    s.define_knob("a", list(range(1000)))
+    s.define_knob("b", list(range(1000)))  # 10^6 configs
+    s.add_constraint(lambda cfg: cfg["a"].val % 7 != 0)
+    rng = np.random.default_rng(0)
+    allowed = set(rng.choice(s.n_configs, 100_000, replace=False).tolist())
+    s.restrict(allowed)
+    valid = {i for i in allowed if s.is_valid(i)}
+    assert s.allowed == frozenset(allowed) and 0 < len(valid) < len(allowed)
+    outside = next(i for i in range(s.n_configs) if i not in allowed)
+    assert not s.is_valid(outside)
+    # few of many (position draws) and most of them (the permutation): valid, distinct
+    for n in (5, 300, 90_000):
+        got = s.sample(n, rng)
+        assert len(got) == min(n, len(valid)) and len(set(got)) == len(got) and set(got) <= valid
+    everything_but = set(valid) - set(list(valid)[:3])
+    assert sorted(s.sample(10, rng, exclude=everything_but)) == sorted(list(valid)[:3])
+    # uniform over the valid ones: no half of them is favoured
+    low = sorted(valid)[:len(valid) // 2]
+    hits = sum(i <= low[-1] for _ in range(200) for i in s.sample(20, rng))
+    assert 0.45 < hits / 4000 < 0.55
+    # restricting again intersects; copies keep it; a bad index is refused
+    s.restrict(list(allowed)[:10])
+    assert s.allowed == frozenset(list(allowed)[:10])
+    assert pickle.loads(pickle.dumps(s)).allowed == s.allowed
+    with pytest.raises(ValueError, match="index"):
+        s.restrict([s.n_configs])

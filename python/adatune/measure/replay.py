@@ -10,8 +10,8 @@ A :class:`ReplaySpace` holds every measured config of one search space, read fro
   one knob per tuning parameter; ``CompilationFailedConfig`` / ``RuntimeFailedConfig``
   entries replay as compile / runtime failures.
 
-Only recorded configs are valid in the rebuilt space (a constraint), so a tuner never
-proposes a config without a recorded answer. :class:`ReplayRunner` is a
+Only recorded configs are valid in the rebuilt space (it is restricted to them by
+:meth:`ConfigSpace.restrict`), so a tuner never proposes a config without a recorded answer. :class:`ReplayRunner` is a
 ``MeasureBatch`` over it: no build, no run, optional noise drawn from the recorded
 repeated runs, and a simulated clock charged with the recorded compile + run time of
 each measurement.
@@ -70,16 +70,6 @@ class ReplayEntry:
         return f"ReplayEntry(error_no={self.error_no}, cost={self.cost:g})"
 
 
-class _Recorded:
-    """Constraint "this config was recorded" (picklable: a frozenset of indices)."""
-
-    def __init__(self, indices: frozenset):
-        self.indices = indices
-
-    def __call__(self, cfg: Any) -> bool:
-        return int(cfg.index) in self.indices
-
-
 class ReplaySpace:
     """Every recorded config of one search space, usable as a tuning task.
 
@@ -92,8 +82,8 @@ class ReplaySpace:
     args : tuple
     target : str
     config_space : ConfigSpace
-        Its constraints should admit exactly the indices of ``entries``
-        (the ``from_*`` constructors add that constraint).
+        Its valid configs should be exactly the indices of ``entries`` (the
+        ``from_*`` constructors restrict it to them).
     entries : dict of int to ReplayEntry
     source : str
         File it was read from (for messages).
@@ -181,7 +171,7 @@ class ReplaySpace:
         entries: Dict[int, ReplayEntry] = {}
         for r in recs:
             entries[space.index_of([list(e) for e in r.entity])] = _entry(r)
-        space.add_constraint(_Recorded(frozenset(entries)))
+        space.restrict(entries)
         first = records[0]
         return cls(first.task_name, first.args, first.target, space, entries, path)
 
@@ -209,7 +199,7 @@ class ReplaySpace:
         for p in cache.params:
             space.define_knob(p, list(cache.values[p]))
         entries = {r.config_index: _entry(r) for r in records}
-        space.add_constraint(_Recorded(frozenset(entries)))
+        space.restrict(entries)
         return cls(cache.kernel_name, (cache.problem_size,), cache.device_name, space, entries,
                    path)
 

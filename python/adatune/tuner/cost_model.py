@@ -70,6 +70,11 @@ class CostModel:
         """Score used to rank unmeasured configs; the predicted mean by default."""
         return self.predict(xs)[0]
 
+    def draws(self, xs: Sequence[int]) -> np.ndarray:
+        """Samples of the score, shape ``(n_draws, len(xs))``, for Thompson picks;
+        a model without a sample of its own gives none."""
+        raise ArgumentError(f"{type(self).__name__} gives no samples for Thompson picks")
+
     @staticmethod
     def _check(xs: Sequence[int], ys: Sequence[float]) -> Tuple[list, np.ndarray]:
         xs = list(xs)
@@ -117,6 +122,11 @@ class ForestCostModel(CostModel):
 
     def predict(self, xs: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
         return self.forest.predict(self._features(xs))
+
+    def draws(self, xs: Sequence[int]) -> np.ndarray:
+        """Every tree's prediction, shape ``(n_estimators, len(xs))``: the forest's
+        samples of the score, which Thompson picks draw from."""
+        return self.forest.tree_predictions(self._features(xs))
 
     def acquisition(self, xs: Sequence[int], best: float) -> np.ndarray:
         mean, std = self.predict(xs)

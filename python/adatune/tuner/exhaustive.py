@@ -7,7 +7,7 @@ iterations and it never misses the model's true top configs.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence, Set
+from typing import Any, Callable, List, Optional, Sequence, Set
 
 import numpy as np
 from .._checks import check_positive_int
@@ -37,6 +37,15 @@ class ExhaustiveOptimizer:
                                 f"more than max_configs={max_configs}")
         self.space = space
         self.chunk = check_positive_int(chunk, "chunk", "ExhaustiveOptimizer")
+        self._valid: Optional[np.ndarray] = None
+
+    def candidates(self, exclude: Set[int]) -> List[int]:
+        """Every valid config not in ``exclude``, in index order."""
+        if self._valid is None:  # validity never changes; ask the space once
+            allowed = self.space.allowed
+            every = range(self.space.n_configs) if allowed is None else sorted(allowed)
+            self._valid = np.asarray([i for i in every if self.space.is_valid(i)], dtype=np.int64)
+        return [int(i) for i in self._valid if int(i) not in exclude]
 
     def find_maximums(self, score: Callable[[Sequence[int]], np.ndarray], num: int,
                       exclude: Set[int], rng: np.random.Generator) -> List[int]:

@@ -21,6 +21,7 @@ from .._checks import check_fraction, check_positive_int
 from ..errors import ArgumentError, ArgumentTypeError
 from .cost_model import CostModel
 from .epsilon import UNSET, EpsilonPolicy, resolve_epsilon
+from .exhaustive import ExhaustiveOptimizer
 from .planner import Planner
 from .sa import SimulatedAnnealingOptimizer
 from .tuner import Tuner
@@ -57,6 +58,12 @@ class ModelBasedTuner(Tuner):
         Share of each plan's model picks ranked by a per-knob density ratio of the
         measured configs (:func:`~adatune.tuner.marginal.knob_ratio_score`, TPE's
         independence bias) instead of the cost model; taken after the local picks.
+    thompson_share : float, default 0.0
+        Share of each plan's global model picks (those neither local nor by knob ratio)
+        taken by Thompson draws: each is the best unvisited config under one sample of
+        the cost model (:meth:`CostModel.draws`, one tree of a forest) drawn at random.
+        A plan of the acquisition's top configs tends to fill one region; draws from
+        different trees spread it over the regions the model is unsure about.
     seed : int or numpy Generator, optional
     uncertainty_aware, eps_range
         Deprecated: ``epsilon=UncertaintyEpsilon(*eps_range)`` says the same.
@@ -66,8 +73,8 @@ class ModelBasedTuner(Tuner):
                  model_optimizer: Optional[SimulatedAnnealingOptimizer] = None,
                  plan_size: int = 64, epsilon: Union[float, EpsilonPolicy] = 0.05,
                  first_fit: Optional[int] = None, local_share: float = 0.0, local_top: int = 4,
-                 seed=None, *, marginal_share: float = 0.0, uncertainty_aware: Any = UNSET,
-                 eps_range: Any = UNSET):
+                 seed=None, *, marginal_share: float = 0.0, thompson_share: float = 0.0,
+                 uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
         super().__init__(task, seed)
         owner = type(self).__name__
         if not isinstance(cost_model, CostModel):
@@ -82,6 +89,10 @@ class ModelBasedTuner(Tuner):
         self.planner = Planner(plan_size, first_fit, epsilon, local_share, owner=owner)
         self.local_top = check_positive_int(local_top, "local_top", owner)
         self.marginal_share = check_fraction(marginal_share, "marginal_share", owner)
+        self.thompson_share = check_fraction(thompson_share, "thompson_share", owner)
+        if self.thompson_share > 0 and type(cost_model).draws is CostModel.draws:
+            raise ArgumentError(f"{owner}: thompson_share needs a cost model that gives samples "
+                                f"(CostModel.draws); {type(cost_model).__name__} does not")
         self.cost_model = cost_model
         self.model_optimizer = model_optimizer or SimulatedAnnealingOptimizer(self.space)
         self._ratio_sa: Optional[SimulatedAnnealingOptimizer] = None  # see _marginal_optimizer
@@ -90,6 +101,7 @@ class ModelBasedTuner(Tuner):
         self._siblings: List[Any] = []
         self._mapped: dict = {}
         self._warm_started = False
+        self._batch = 1  # the last batch asked for: a plan covers at least one
 
     # The planner owns these; the names are the tuner's public (AutoTVM-style) ones.
     plan_size = property(lambda self: self.planner.plan_size)
@@ -139,6 +151,7 @@ class ModelBasedTuner(Tuner):
         return xs, ys
 
     def next_batch(self, batch_size: int) -> List[Any]:
+        self._batch = max(1, int(batch_size))
         if self._siblings and not self._warm_started and self.planner.n_fits == 0:
             self._warm_started = True
             if self._transfer_data()[0]:
@@ -185,7 +198,10 @@ class ModelBasedTuner(Tuner):
             sample = self.space.sample(n, self.rng)
             return self.cost_model.predict(sample)[1] if sample else None
 
-        n_model, n_local = self.planner.start_plan(spread, best)
+        # A batch larger than the plan (a farm, a wide builder) would otherwise be
+        # topped up with random configs; plan the whole batch instead.
+        size = max(self.planner.plan_size, self._batch)
+        n_model, n_local = self.planner.start_plan(spread, best, size=size)
         score = lambda pts: self.cost_model.acquisition(pts, best)  # noqa: E731
         local = self._local_picks(score, n_local)
         n_marginal = min(n_model - len(local), int(round(self.marginal_share * n_model)))
@@ -195,13 +211,40 @@ class ModelBasedTuner(Tuner):
             local = local + self._marginal_optimizer().find_maximums(
                 knob_ratio_score(self.space, self.xs, self.ys), n_marginal,
                 self.visited | set(local), self.rng)
-        maximums = self.model_optimizer.find_maximums(
-            score, self.planner.plan_size, self.visited | set(local), self.rng)
+        n_draws = int(round(self.thompson_share * max(0, n_model - len(local))))
+        if n_draws > 0:
+            local = local + self._thompson_picks(score, n_draws, self.visited | set(local))
+        # Ranked by the acquisition: the rest of the plan, and what fills it when the
+        # draws run out of candidates.
+        maximums = self.model_optimizer.find_maximums(score, size, self.visited | set(local), self.rng)
         self.planner.set_plan(local, maximums, n_model, exclude=self.visited)
         self.model_time += time.time() - t0
         own = len(self.xs) if self.best_throughput > 0 else 0
         logger.debug("refit #%d on %d points (%d transferred): eps=%.3f, %d model picks (%d local)",
                      self.train_ct, len(xs), len(xs) - own, self.epsilon, len(self.trials), len(local))
+
+    def _thompson_picks(self, score, num: int, taken: set) -> List[int]:
+        """``num`` distinct configs, each the best of ``taken``'s complement under one
+        sample of the model drawn at random (ties: the model's mean, then at random).
+        The candidates are the whole space when it is scored exhaustively, else the
+        model optimizer's top ``8 * num`` under the acquisition."""
+        if isinstance(self.model_optimizer, ExhaustiveOptimizer):
+            pool = self.model_optimizer.candidates(taken)
+        else:
+            pool = self.model_optimizer.find_maximums(score, 8 * num, taken, self.rng)
+        if not pool:
+            return []
+        pool = np.asarray(pool, dtype=np.int64)[self.rng.permutation(len(pool))]
+        samples = np.asarray(self.cost_model.draws(pool.tolist()), dtype=np.float64)
+        # A tree is flat over whole leaves: its ties go to the forest's mean.
+        samples = samples + 1e-6 * samples.mean(axis=0)
+        free = np.ones(len(pool), dtype=bool)
+        picks: List[int] = []
+        for row in self.rng.integers(len(samples), size=min(num, len(pool))):
+            j = int(np.argmax(np.where(free, samples[row], -np.inf)))
+            free[j] = False
+            picks.append(int(pool[j]))
+        return picks
 
     def _marginal_optimizer(self) -> Any:
         """The optimizer of the knob-ratio picks: annealing walkers of their own (the
