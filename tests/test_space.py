@@ -296,3 +296,13 @@ def test_restrict_allows_only_the_given_configs_and_samples_them_without_rejecti
     assert pickle.loads(pickle.dumps(s)).allowed == s.allowed
     with pytest.raises(ValueError, match="index"):
         s.restrict([s.n_configs])
+
+
+def test_restrict_past_int64():
+    s = ConfigSpace()
+    for k in range(5):
+        s.define_knob(f"k{k}", list(range(10_000)))  # 10^20 configs
+    picks = [3, 2**63 + 5, s.n_configs - 1]
+    s.restrict(picks)
+    assert s.is_valid(2**63 + 5) and not s.is_valid(2**63 + 6)
+    assert sorted(s.sample(10, np.random.default_rng(0))) == picks

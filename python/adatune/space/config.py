@@ -107,7 +107,9 @@ class ConfigSpace:
             self._check_index(i)
             allowed.add(int(i))
         self._allowed = frozenset(allowed) if self._allowed is None else self._allowed & allowed
-        self._allowed_sorted = np.fromiter(sorted(self._allowed), np.int64, len(self._allowed))
+        ordered = sorted(self._allowed)
+        wide = bool(ordered) and ordered[-1] >= _INT64_SAFE  # past int64: Python ints
+        self._allowed_sorted = np.array(ordered, dtype=object if wide else np.int64)
 
     @property
     def allowed(self) -> Optional[frozenset]:
