@@ -157,6 +157,8 @@ def test_thompson_share_plans_each_pick_as_the_best_of_one_tree():
     plan = list(tuner.trials)
     assert len(plan) == 16 and len(set(plan)) == 16 and not set(plan) & set(tuner.xs)
     pool = ExhaustiveOptimizer(sp.config_space).candidates(set(tuner.xs))
+    space = sp.config_space
+    assert pool.tolist() == [i for i in range(space.n_configs) if space.is_valid(i) and i not in set(tuner.xs)]
     samples = tuner.cost_model.draws(pool)
     samples = samples + 1e-6 * samples.mean(axis=0)
     where = {idx: j for j, idx in enumerate(pool)}

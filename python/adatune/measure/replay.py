@@ -12,9 +12,9 @@ A :class:`ReplaySpace` holds every measured config of one search space, read fro
 
 Only recorded configs are valid in the rebuilt space (it is restricted to them by
 :meth:`ConfigSpace.restrict`), so a tuner never proposes a config without a recorded
-answer. :class:`ReplayRunner` is a ``MeasureBatch`` over it: no build, no run, optional noise drawn from the recorded
-repeated runs, and a simulated clock charged with the recorded compile + run time of
-each measurement.
+answer. :class:`ReplayRunner` is a ``MeasureBatch`` over it: no build, no run,
+optional noise drawn from the recorded repeated runs, and a simulated clock charged
+with the recorded compile + run time of each measurement.
 """
 from __future__ import annotations
 

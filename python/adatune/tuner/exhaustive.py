@@ -39,13 +39,15 @@ class ExhaustiveOptimizer:
         self.chunk = check_positive_int(chunk, "chunk", "ExhaustiveOptimizer")
         self._valid: Optional[np.ndarray] = None
 
-    def candidates(self, exclude: Set[int]) -> List[int]:
-        """Every valid config not in ``exclude``, in index order."""
+    def candidates(self, exclude: Set[int]) -> np.ndarray:
+        """Every valid config not in ``exclude``, in index order (int64)."""
         if self._valid is None:  # validity never changes; ask the space once
             allowed = self.space.allowed
             every = range(self.space.n_configs) if allowed is None else sorted(allowed)
             self._valid = np.asarray([i for i in every if self.space.is_valid(i)], dtype=np.int64)
-        return [int(i) for i in self._valid if int(i) not in exclude]
+        if not exclude:
+            return self._valid.copy()
+        return self._valid[~np.isin(self._valid, np.fromiter(exclude, np.int64, len(exclude)))]
 
     def find_maximums(self, score: Callable[[Sequence[int]], np.ndarray], num: int,
                       exclude: Set[int], rng: np.random.Generator) -> List[int]:

@@ -231,10 +231,11 @@ class ModelBasedTuner(Tuner):
         if isinstance(self.model_optimizer, ExhaustiveOptimizer):
             pool = self.model_optimizer.candidates(taken)
         else:
-            pool = self.model_optimizer.find_maximums(score, 8 * num, taken, self.rng)
-        if not pool:
+            found = self.model_optimizer.find_maximums(score, 8 * num, taken, self.rng)
+            pool = np.asarray(found, dtype=np.int64)
+        if not len(pool):
             return []
-        pool = np.asarray(pool, dtype=np.int64)[self.rng.permutation(len(pool))]
+        pool = pool[self.rng.permutation(len(pool))]
         samples = np.asarray(self.cost_model.draws(pool.tolist()), dtype=np.float64)
         # A tree is flat over whole leaves: its ties go to the forest's mean.
         samples = samples + 1e-6 * samples.mean(axis=0)

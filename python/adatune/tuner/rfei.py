@@ -62,7 +62,8 @@ class RFEITuner(ModelBasedTuner):
         Share of each plan's global model picks taken by Thompson draws, each the best
         unvisited config under one tree drawn at random (see :class:`ModelBasedTuner`);
         the rest are EI's top configs. With plans of 8, draws need 0.77x the trials of
-        EI's ranking in the replay benchmark (38.5 against 49.5); 0 ranks by EI only.
+        EI's ranking in the replay benchmark (38.5 against 49.5, 19 spaces, seeds 0-19);
+        0 ranks by EI only.
     seed : int or numpy Generator, optional
     uncertainty_aware, eps_range
         Deprecated: ``epsilon=UncertaintyEpsilon(*eps_range)`` or ``epsilon=<float>``.
@@ -74,8 +75,8 @@ class RFEITuner(ModelBasedTuner):
                  sa_iters: Optional[int] = None, sa_parallel: int = 128, n_jobs: int = 1,
                  first_fit: Optional[int] = 8, exhaustive_limit: int = DEFAULT_EXHAUSTIVE_LIMIT,
                  local_share: float = 0.5, local_top: int = 4, seed=None, *,
-                 marginal_share: float = 0.0, thompson_share: float = 1.0, uncertainty_aware: Any = UNSET,
-                 eps_range: Any = UNSET):
+                 marginal_share: float = 0.0, thompson_share: float = 1.0,
+                 uncertainty_aware: Any = UNSET, eps_range: Any = UNSET):
         space = task.config_space
         if space.n_configs <= exhaustive_limit:
             optimizer: Any = ExhaustiveOptimizer(space, max_configs=exhaustive_limit)
