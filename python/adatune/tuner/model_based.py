@@ -214,9 +214,11 @@ class ModelBasedTuner(Tuner):
         n_draws = int(round(self.thompson_share * max(0, n_model - len(local))))
         if n_draws > 0:
             local = local + self._thompson_picks(score, n_draws, self.visited | set(local))
-        # Ranked by the acquisition: the rest of the plan, and what fills it when the
-        # draws run out of candidates.
-        maximums = self.model_optimizer.find_maximums(score, size, self.visited | set(local), self.rng)
+        # Ranked by the acquisition: the rest of the plan. Skipped when the picks above
+        # already fill it (the default): the pass scores the whole space once more.
+        maximums: List[int] = []
+        if len(local) < n_model:
+            maximums = self.model_optimizer.find_maximums(score, size, self.visited | set(local), self.rng)
         self.planner.set_plan(local, maximums, n_model, exclude=self.visited)
         self.model_time += time.time() - t0
         own = len(self.xs) if self.best_throughput > 0 else 0
