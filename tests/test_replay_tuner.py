@@ -198,3 +198,22 @@ def test_a_batch_larger_than_the_plan_is_planned_whole():
     small = RFEITuner(sp, n_estimators=10, plan_size=8, first_fit=8, epsilon=0.0, seed=0)
     small.tune(8, ReplayRunner(sp, n_parallel=4))
     assert len(small.trials) == 8  # batches below the plan: the plan's own size
+
+
+def _acquisition_passes(**kw):
+    """(refits, calls of the model optimizer's find_maximums) over 48 replayed trials."""
+    sp = load_replay(PNPOLY)
+    tuner = RFEITuner(sp, n_estimators=10, plan_size=8, first_fit=8, seed=0, **kw)
+    calls = []
+    ranked = tuner.model_optimizer.find_maximums
+    tuner.model_optimizer.find_maximums = lambda *a, **k: calls.append(a[1]) or ranked(*a, **k)
+    tuner.tune(48, ReplayRunner(sp, n_parallel=8))
+    return tuner.train_ct, len(calls), tuner
+
+
+def test_a_plan_filled_by_local_picks_and_draws_skips_the_acquisition_pass():
+    fits, calls, tuner = _acquisition_passes(thompson_share=1.0, epsilon=0.0)
+    assert fits >= 4 and calls == 0  # the pass would score the whole space once more a refit
+    assert len(set(tuner.xs)) == 48
+    fits, calls, _ = _acquisition_passes(thompson_share=0.5, epsilon=0.0)
+    assert fits >= 4 and calls == fits  # EI ranks the rest of each plan
