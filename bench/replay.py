@@ -130,7 +130,7 @@ ABLATIONS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "rfei-ts-plan8-local25": ("rfei", {**_STOP23, "thompson_share": 1.0, "plan_size": 8, "first_fit": 8,
                                        "local_share": 0.25}),
     # issue 15, stop 25: hedges for the narrow optima (pnpoly/RTX_3090), on the default
-    "rfei-ts75": ("rfei", {"thompson_share": 0.75}),  # one EI-ranked pick a plan
+    "rfei-ts75": ("rfei", {"thompson_share": 0.75}),  # at plans of 8 rounds to ts50's split mostly
     "rfei-ts50-marg": ("rfei", {"thompson_share": 0.5, "marginal_share": 0.25}),  # TPE-like knob ratios
     # against the earlier defaults
     "rfei-previous": ("rfei", dict(_OLD)),

@@ -201,7 +201,7 @@ def test_a_batch_larger_than_the_plan_is_planned_whole():
 
 
 def _acquisition_passes(**kw):
-    """(refits, calls of the model optimizer's find_maximums) over 48 replayed trials."""
+    """(refits, calls of the model optimizer's find_maximums, the tuner) after 48 replayed trials."""
     sp = load_replay(PNPOLY)
     tuner = RFEITuner(sp, n_estimators=10, plan_size=8, first_fit=8, seed=0, **kw)
     calls = []
