@@ -225,6 +225,35 @@ def test_farm_status_lists_servers_and_what_a_running_farm_reports(space, tmp_pa
     assert not list(tmp_path.glob("*.json"))  # a closed farm removes its status file
 
 
+def test_a_status_write_in_progress_at_close_leaves_no_file(tmp_path):
+    # The watcher writes the status file each second; close() racing a write used to
+    # unlink first and let the write land after it (a stale farm in `farm status`).
+    path = tmp_path / "farm.json"
+    with sim_cluster(SPACE, 1, scale=_scale(SPACE, 0.05)) as cl:
+        farm = Farm(cl.tracker_address, cl.key, status_path=str(path))
+        try:
+            deadline = time.monotonic() + 10
+            while not path.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert path.exists(), "the farm wrote no status file"
+            writing = threading.Event()
+            snapshot = farm.snapshot
+
+            def slow_snapshot():
+                writing.set()
+                time.sleep(1.0)
+                return snapshot()
+
+            farm.snapshot = slow_snapshot
+            assert writing.wait(5.0), "no status write started"
+        finally:
+            farm.close()
+        pids = cl.pids
+    _all_gone(pids)
+    time.sleep(1.2)  # past the slow write, had it gone on after close
+    assert not list(tmp_path.iterdir())
+
+
 def test_bad_farm_arguments_and_an_unreachable_tracker_are_reported():
     with pytest.raises(ArgumentError, match="tracker"):
         Farm("nonsense", "sim")

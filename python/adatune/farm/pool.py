@@ -252,6 +252,7 @@ class Farm:
         self.status_path = status_path or os.path.join(
             status_dir(), f"{self.host}_{self.port}_{key}_{os.getpid()}_{id(self)}.json")
         self._registered = self._count_registered(required=True)
+        self._status_lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, name="farm-watch", daemon=True)
         self._watcher.start()
 
@@ -309,10 +310,11 @@ class Farm:
         for slot in list(self._slots):
             slot.thread.join(timeout=2.0)
         self._parked.clear()
-        try:
-            os.unlink(self.status_path)
-        except OSError:
-            pass
+        with self._status_lock:  # waits out a write in progress; later ones see _closing
+            try:
+                os.unlink(self.status_path)
+            except OSError:
+                pass
 
     def __enter__(self) -> "Farm":
         return self
@@ -503,14 +505,17 @@ class Farm:
                 self._write_status()
 
     def _write_status(self) -> None:
-        try:
-            os.makedirs(os.path.dirname(self.status_path), exist_ok=True)
-            tmp = self.status_path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(self.snapshot(), f)
-            os.replace(tmp, self.status_path)
-        except OSError as err:
-            logger.debug("farm status file %s not written: %s", self.status_path, err)
+        with self._status_lock:  # close() unlinks under it: no file reappears after close
+            if self._closing:
+                return
+            try:
+                os.makedirs(os.path.dirname(self.status_path), exist_ok=True)
+                tmp = self.status_path + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(self.snapshot(), f)
+                os.replace(tmp, self.status_path)
+            except OSError as err:
+                logger.debug("farm status file %s not written: %s", self.status_path, err)
 
 
 def _tracker_socket(host: str, port: int, timeout: float = 5.0) -> socket.socket:
