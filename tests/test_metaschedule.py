@@ -212,16 +212,36 @@ def test_dynamic_epsilon_search_mixes_and_stops(driven):
     # Each batch's random share is epsilon's (evolution may leave more places to random).
     for e, (cands, _, n_random) in zip(eps, batches):
         assert n_random >= int(round(e * len(cands)))
-    # The forest grows more certain on this space: exploration falls with it, as a trend
-    # over the fits and in level (a constant, clip-bound or rising epsilon fails both).
-    # The fits learn from real timings, so one fit may rise over its neighbours: the trend
-    # is the least-squares slope and the level compares thirds, without a margin (a rank
-    # correlation, then a 10% margin on the thirds, each failed once in CI on one noisy
-    # fit; a constant epsilon still fails both, by equality).
+    # Epsilon is the clipped mean spread of the model on random candidates: it must move
+    # with the model (a constant one fails) and be exactly that number for any model it
+    # is given. That it falls as a forest learns is tested on fixed data in test_tuner
+    # and test_tuner_models (same ForestEI, same policy): here, on 40 real timings and
+    # fresh random candidates each plan, the trend over 9 fits was flat in two CI runs
+    # (0.165, 0.158, 0.146, 0.171, 0.185, ...), and refits on prefixes of the measured
+    # data fell by 5-45 % over five runs: too little to hold every time.
     fitted = eps[1:]
-    third = max(1, len(fitted) // 3)
-    assert np.polyfit(np.arange(len(fitted)), fitted, 1)[0] < 0, fitted
-    assert np.mean(fitted[-third:]) < np.mean(fitted[:third]), fitted
+    assert np.ptp(fitted) > 0.005, fitted
+    cands = [c for cs, _, _ in batches for c in cs]
+    results = [r for _, rs, _ in batches for r in rs]
+
+    def epsilon_of(model, probe):
+        # The strategy's own split, on a probe smaller than its sample: every probe
+        # candidate is used, so the result is exact, not a draw.
+        kept, strategy.uncertainty_model = strategy.uncertainty_model, model
+        try:
+            strategy._split(probe, 4)
+            return strategy.epsilons_.pop()
+        finally:
+            strategy.uncertainty_model = kept
+
+    early = RFEICostModel(n_estimators=64, num_warmup_samples=4, seed=0)
+    early.update(ctx, cands[:8], results[:8])
+    got = {}
+    for name, m in (("final", model), ("first 8", early)):
+        _, spread = m.mean_std(ctx, cands[32:])
+        got[name] = epsilon_of(m, cands[32:])
+        assert got[name] == pytest.approx(min(max(float(np.mean(spread)), 0.02), 0.5)), name
+    assert abs(got["final"] - got["first 8"]) > 1e-3, got
     assert all(0.02 <= e <= 0.5 for e in fitted)
     from tvm_ffi import structural_hash
 
