@@ -328,7 +328,13 @@ class _AskTell:
     """What the ask/tell peers (Optuna, SMAC3) share: a proposal in knob positions is
     looked up in the space; an unrecorded combination (invalid in the real space) or a
     failed config scores twice the worst recorded cost, so the peer learns to avoid it,
-    and only a recorded config not proposed before counts as a trial."""
+    and only a recorded config not proposed before counts as a trial.
+
+    A run ends when the budget is spent or when ``_MAX_STALE_ASKS`` asks in a row
+    brought no new config: Optuna's GPSampler settles on its incumbent and re-proposes
+    it (on mobilenetv2_conv1x1_14_nhwc, seed 0: 64 new configs in the first 350 asks,
+    none in the next 350), and since each ask refits its GP on every told trial,
+    duplicates included, a stuck run took over 10 minutes to spend its ask cap."""
 
     def __init__(self, space: ReplaySpace, budget: int):
         self.space = space
@@ -336,23 +342,28 @@ class _AskTell:
         self.worst = max(e.cost for e in space.entries.values() if e.ok)
         self.trace: List[Tuple[float, float]] = []
         self.seen: set = set()
+        self.stale = 0  # asks since the last new config
 
     @property
     def done(self) -> bool:
-        return len(self.trace) >= self.want
+        return len(self.trace) >= self.want or self.stale >= _MAX_STALE_ASKS
 
     def cost(self, digits: Sequence[int]) -> float:
         idx = self.space.config_space.from_digits(list(digits))
         entry = self.space.entries.get(idx)
+        self.stale += 1
         if entry is not None and idx not in self.seen:
             self.seen.add(idx)
             self.trace.append((self.space.quality(entry.cost), entry.charge))
+            self.stale = 0
         return entry.cost if entry is not None and entry.ok else 2 * self.worst
 
 
 # Peers re-propose known and unrecorded configs; their asks are capped at this many per
 # budgeted trial (a run that hits the cap reports fewer trials: never reached).
 _MAX_ASKS_PER_TRIAL = 20
+# ... and a run ends after this many asks in a row without a new config (see _AskTell).
+_MAX_STALE_ASKS = 100
 
 
 def _run_optuna(space: ReplaySpace, sampler_name: str, seed: int, budget: int) -> Dict[str, Any]:

@@ -209,3 +209,24 @@ def test_leave_one_space_out_scores_each_space_with_a_choice_made_without_it(tmp
     assert res["median_left_out"] == 51.0 and res["worst_left_out"] == 201.0
     with pytest.raises(SystemExit, match="no runs of"):
         loso.main([str(path), "--candidates", "rfei-a,rfei-c"])
+
+
+def test_an_ask_tell_run_ends_when_its_peer_only_re_proposes(bench, tmp_path):
+    """A peer stuck on configs it has seen (Optuna's GP re-proposes its incumbent) ends
+    after _MAX_STALE_ASKS asks in a row without a new config, not at its ask cap; a new
+    config restarts the count."""
+    _bowl(tmp_path)
+    space = bench._space(str(tmp_path / "bowl.json"))
+    run = bench._AskTell(space, budget=100)
+    limit = bench._MAX_STALE_ASKS
+    assert 1 < limit < bench._MAX_ASKS_PER_TRIAL * 100
+    run.cost([0, 0, 0])
+    for _ in range(limit - 2):
+        run.cost([0, 0, 0])
+    assert not run.done and len(run.trace) == 1
+    run.cost([1, 0, 0])  # new: the count restarts
+    for _ in range(limit - 1):
+        run.cost([1, 0, 0])
+    assert not run.done
+    run.cost([0, 0, 0])
+    assert run.done and len(run.trace) == 2
