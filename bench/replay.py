@@ -58,6 +58,7 @@ import contextlib
 import copy
 import glob
 import gzip
+import importlib.util
 import json
 import math
 import os
@@ -181,6 +182,27 @@ _KT_FEVALS_PER_TRIAL = {"dual_annealing": 8}
 ASK_TELL_PEERS = ("optuna-tpe", "optuna-gp", "smac")
 ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), *ASK_TELL_PEERS)
 _KNOWN = (*ALL_TUNERS, *ABLATIONS)
+# What each peer imports, and how to get it. torch is not in adatune's [bench] extra: the
+# default PyPI wheel is a 5.5 GB CUDA build, and only Optuna's GPSampler needs it.
+_BENCH_EXTRA = "pip install -e '.[bench]'"
+PEER_MODULES = {
+    "kt-": (("kernel_tuner", _BENCH_EXTRA),),
+    "optuna-": (("optuna", _BENCH_EXTRA),),
+    "optuna-gp": (("torch", "pip install torch --index-url https://download.pytorch.org/whl/cpu"),),
+    "smac": (("smac", _BENCH_EXTRA),),
+}
+
+
+def missing_modules(tuners: Sequence[str]) -> List[str]:
+    """One line per tuner whose peer library is not installed: what it needs, how to
+    get it (checked before any run starts, not hours into one)."""
+    out = []
+    for t in tuners:
+        needs = [m for prefix, mods in PEER_MODULES.items() if t.startswith(prefix) for m in mods]
+        for module, how in needs:
+            if importlib.util.find_spec(module) is None:
+                out.append(f"{t} needs the {module!r} module ({how}), or leave {t} out of --tuners")
+    return out
 LEVELS = {"opt": 1.0, "99": 0.99, "95": 0.95}
 CHECKPOINTS = (50, 100, 200, 400)
 OUR_BATCH = 8
@@ -711,16 +733,26 @@ def main(argv: Sequence[str] = ()) -> int:
                     help="earlier --json outputs whose runs join this one's tables (a run of the "
                     "same space, tuner and seed here replaces theirs); with --tuners '' only merges")
     ap.add_argument("--budget", type=int, default=None, help="unique trials per run (full: 400)")
-    ap.add_argument("--tuners", default=",".join(ALL_TUNERS), help="comma-separated labels")
+    ap.add_argument("--tuners", default=None, help="comma-separated labels (default: every tuner "
+                    "and peer; a peer whose library is missing is left out, with a note)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--json", default=None, help="write raw numbers and summaries here (while it "
                     "runs, finished runs go to JSON.partial.jsonl; the same command resumes from it)")
     ap.add_argument("--plot", default=None, help="write the best-so-far PNG here")
     args = ap.parse_args(list(argv))
-    tuners = [t.strip() for t in args.tuners.split(",") if t.strip()]
+    if args.tuners is None:
+        tuners = list(ALL_TUNERS)
+        for line in missing_modules(tuners):
+            print(f"left out: {line}", file=sys.stderr)
+        tuners = [t for t in tuners if not missing_modules([t])]
+    else:
+        tuners = [t.strip() for t in args.tuners.split(",") if t.strip()]
     for t in tuners:
         if t not in _KNOWN:
             ap.error(f"unknown tuner {t!r}; choose from {', '.join(_KNOWN)}")
+    missing = missing_modules(tuners)
+    if missing:
+        ap.error("; ".join(missing))
     spaces = [os.path.abspath(p) for p in (args.spaces or DEFAULT_SPACES)]
     if args.quick and not args.spaces:
         spaces = spaces[::2]

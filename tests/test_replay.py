@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import os
+import sys
 
 import pytest
 
@@ -226,6 +227,33 @@ def test_bench_peers_count_unique_trials_and_are_deterministic(tmp_path, label):
     if label != "kt-genetic_algorithm":  # KT's GA may stop early on a tiny space
         assert a["n_trials"] == 11 and a["curve"][-1] == pytest.approx(1.0)
         assert a["trials_to_opt"] <= 11
+
+
+def test_a_peer_whose_library_is_missing_is_named_before_any_run(tmp_path, capsys, monkeypatch):
+    """Optuna's GPSampler imports torch only at its first model-based ask: without the
+    check, a run named with optuna-gp fails there, after every earlier run. Named, it is
+    refused before any run, with the install line; left to the default list, it is left
+    out with a note and the other tuners run."""
+    bench = _bench()
+    monkeypatch.setitem(sys.modules, "torch", None)  # what an install without torch looks like
+    calls = []
+
+    def first_run(*a):
+        calls.append(a)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "run_one", first_run)
+    argv = [_kt_cache(tmp_path), "--seeds", "1", "--budget", "4", "--jobs", "1"]
+    with pytest.raises(SystemExit):
+        bench.main([*argv, "--tuners", "random,optuna-gp"])
+    err = capsys.readouterr().err
+    assert "optuna-gp needs the 'torch' module (pip install torch --index-url" in err, err
+    assert calls == []
+    with pytest.raises(KeyboardInterrupt):  # the first run starts: stop there
+        bench.main(argv)
+    err = capsys.readouterr().err
+    assert "left out: optuna-gp needs the 'torch' module" in err, err
+    assert len(calls) == 1 and calls[0][1] == "optuna-tpe"  # ask/tell peers start first
 
 
 def test_an_interrupted_bench_run_resumes_from_its_checkpoint(tmp_path, capsys):

@@ -128,11 +128,6 @@ def test_droplet_on_a_real_space_walks_from_its_start(conv):
     assert len(set(tuner.xs)) == len(tuner.xs) == 40
 
 
-def _peer_available(label):
-    need = {"smac": "smac", "optuna-gp": "torch"}.get(label)
-    return need is None or importlib.util.find_spec(need) is not None
-
-
 NEW_PEERS = ["kt-dual_annealing", "kt-adaptive_tabu_greywolf", "kt-hybrid_vndx"]
 
 
@@ -168,8 +163,9 @@ def test_model_and_local_peers_descend_a_bowl_below_random(bench, tmp_path, labe
     random gets 0.43 to 0.69 on these seeds). SMAC3 (about 20 s a run) is in the bench
     extra that ``make install`` installs; Optuna's GP sampler needs torch, which the
     test install leaves out: there its case skips."""
-    if not _peer_available(label):
-        pytest.skip(f"{label} needs the bench extra (smac; torch for Optuna's GPSampler)")
+    missing = bench.missing_modules([label])
+    if missing:
+        pytest.skip(missing[0])
     _bowl(tmp_path)
     path = str(tmp_path / "bowl.json")
     seeds = range(3) if label in ("smac", "optuna-gp") else PEER_SEEDS
