@@ -27,7 +27,9 @@ same spaces, seeds and budgets:
   the recorded configs (failures included, as for ours) and ``max_fevals`` = budget
   (dual annealing: more, see ``_KT_FEVALS_PER_TRIAL``);
 * Optuna 5's TPE (``optuna-tpe``) and Gaussian-process sampler (``optuna-gp``, needs
-  torch) over the same categorical knobs, and SMAC3 2.4 (``smac``: its
+  torch, which the bench extra leaves out: without it the default list leaves it out
+  with a note) over the same categorical knobs (``optuna-gp-ordinal``: the GP over the
+  knobs' value positions as integers, which keeps their order), and SMAC3 2.4 (``smac``: its
   hyperparameter-optimisation facade, random forest + log EI + local search +
   interleaved random configs) over ordinal knobs, driven by ask/tell; an unrecorded
   combination scores as a failure without counting as a measurement.
@@ -179,7 +181,7 @@ KT_TIME_LIMIT_S = 60.0
 # grid points): with max_fevals = budget it ends after about a third of the budget in
 # unique trials. It gets more evaluations; its trace is cut at the budget like any other.
 _KT_FEVALS_PER_TRIAL = {"dual_annealing": 8}
-ASK_TELL_PEERS = ("optuna-tpe", "optuna-gp", "smac")
+ASK_TELL_PEERS = ("optuna-tpe", "optuna-gp", "optuna-gp-ordinal", "smac")
 ALL_TUNERS = (*OURS, *(f"kt-{s}" for s in KT_STRATEGIES), *ASK_TELL_PEERS)
 _KNOWN = (*ALL_TUNERS, *ABLATIONS)
 # What each peer imports, and how to get it. torch is not in adatune's [bench] extra: the
@@ -389,10 +391,14 @@ _MAX_STALE_ASKS = 100
 
 
 def _run_optuna(space: ReplaySpace, sampler_name: str, seed: int, budget: int) -> Dict[str, Any]:
+    """``sampler_name``: ``tpe`` or ``gp`` over categorical knobs, or ``gp-ordinal``: the GP
+    over each knob's value positions as integers, so its kernel sees their order (as
+    SMAC3's ordinal knobs do; with categorical knobs it sees only same or different)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     axes = _axes(space)
+    ordinal = sampler_name.endswith("-ordinal")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GPSampler is marked experimental
         sampler = (optuna.samplers.TPESampler(seed=seed) if sampler_name == "tpe"
@@ -404,7 +410,10 @@ def _run_optuna(space: ReplaySpace, sampler_name: str, seed: int, budget: int) -
         if run.done:
             break
         trial = study.ask()
-        choice = [vals.index(trial.suggest_categorical(name, vals)) for name, vals, _ in axes]
+        if ordinal:
+            choice = [trial.suggest_int(name, 0, len(vals) - 1) for name, vals, _ in axes]
+        else:
+            choice = [vals.index(trial.suggest_categorical(name, vals)) for name, vals, _ in axes]
         study.tell(trial, run.cost(_digits(axes, choice)))
     return {"trace": run.trace, "tuner_seconds": time.perf_counter() - t0, "epsilons": []}
 
@@ -455,7 +464,7 @@ def run_one(path: str, label: str, seed: int, budget: int) -> Dict[str, Any]:
         out = _run_ours(space, label, seed, budget)
     elif label.startswith("kt-"):
         out = _run_kt(space, label[3:], seed, budget)
-    elif label in ("optuna-tpe", "optuna-gp"):
+    elif label in ("optuna-tpe", "optuna-gp", "optuna-gp-ordinal"):
         out = _run_optuna(space, label[7:], seed, budget)
     elif label == "smac":
         out = _run_smac(space, seed, budget)
