@@ -205,6 +205,8 @@ def missing_modules(tuners: Sequence[str]) -> List[str]:
             if importlib.util.find_spec(module) is None:
                 out.append(f"{t} needs the {module!r} module ({how}), or leave {t} out of --tuners")
     return out
+
+
 LEVELS = {"opt": 1.0, "99": 0.99, "95": 0.95}
 CHECKPOINTS = (50, 100, 200, 400)
 OUR_BATCH = 8
