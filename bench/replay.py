@@ -752,10 +752,13 @@ def main(argv: Sequence[str] = ()) -> int:
     ap.add_argument("--plot", default=None, help="write the best-so-far PNG here")
     args = ap.parse_args(list(argv))
     if args.tuners is None:
-        tuners = list(ALL_TUNERS)
-        for line in missing_modules(tuners):
-            print(f"left out: {line}", file=sys.stderr)
-        tuners = [t for t in tuners if not missing_modules([t])]
+        tuners = []
+        for t in ALL_TUNERS:
+            missing = missing_modules([t])
+            for line in missing:
+                print(f"left out: {line}", file=sys.stderr)
+            if not missing:
+                tuners.append(t)
     else:
         tuners = [t.strip() for t in args.tuners.split(",") if t.strip()]
     for t in tuners:
